@@ -1,0 +1,66 @@
+// The `daq` command line: parses arguments and dispatches to one command module each.
+
+import { parseArgs } from 'node:util';
+import { processIo, type CliIo } from './cli-io.js';
+import { validateCommand } from './commands/validate.js';
+import { schemaCommand } from './commands/schema.js';
+
+export const HELP = `daq: laboratory data acquisition, legacy V2 and V4 instruments side by side
+
+Usage:
+  daq validate CONFIG...     check configuration files; prints "ok FILE" for each valid one,
+                             errors as FILE:LINE:COL: key: message (exit 0 valid, 2 invalid,
+                             1 unreadable)
+  daq schema [--out FILE] [--markdown]
+                             print (or write) the configuration's JSON Schema, or its
+                             Markdown reference
+  daq --help                 this text
+  daq --version              the version
+
+Examples:
+  daq validate examples/*.toml
+  daq schema --out schema/daq-config.schema.json
+
+Configuration reference: docs/configuration.md. Source: the README at the repository root.
+`;
+
+const VERSION = '0.1.0';
+
+/** Runs the CLI and returns its exit code; never calls process.exit, so tests can run it in-process. */
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    io.out(HELP);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '--version' || command === '-V') {
+    io.out(`daq ${VERSION}\n`);
+    return 0;
+  }
+  try {
+    switch (command) {
+      case 'validate': {
+        const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
+        return await validateCommand(positionals, io);
+      }
+      case 'schema': {
+        const { values } = parseArgs({
+          args: rest,
+          options: { out: { type: 'string', short: 'o' }, markdown: { type: 'boolean', default: false } },
+        });
+        return await schemaCommand(values.out, values.markdown ?? false, io);
+      }
+      default:
+        io.err(`daq: unknown command "${command}" (daq --help lists the commands)\n`);
+        return 2;
+    }
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      io.err(`daq ${command}: ${err.message} (daq --help)\n`);
+      return 2;
+    }
+    io.err(`daq ${command}: ${err.message}\n`);
+    return 1;
+  }
+}

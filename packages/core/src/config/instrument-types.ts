@@ -1,0 +1,245 @@
+// Every instrument type the runtime knows, with its fields, defaults and documentation.
+// The JSON Schema, the defaults applied at load time and the configuration reference are all
+// generated from this one table, so they cannot drift apart.
+
+export type JsonSchema = { [key: string]: unknown };
+export type Subsystem = 'v2' | 'v4';
+export type Transport = 'serial' | 'visa' | 'camera' | 'none';
+
+export interface InstrumentTypeSpec {
+  type: string;
+  subsystems: readonly Subsystem[];
+  transport: Transport;
+  description: string;
+  fields: Record<string, JsonSchema>;
+  required: readonly string[];
+}
+
+export const BAUD_RATES = [300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600] as const;
+
+/** The line settings of a serial port; instruments sharing a port must agree on all of them. */
+export const SERIAL_LINE_KEYS = ['baud_rate', 'data_bits', 'parity', 'stop_bits', 'flow_control'] as const;
+
+function serialFields(baud: number, manual: string): Record<string, JsonSchema> {
+  return {
+    serial_port: {
+      type: 'string',
+      minLength: 1,
+      description:
+        'Serial device path, e.g. "/dev/ttyUSB0". With [application] simulate = true it names the simulated port: instruments with the same serial_port share one simulated line.',
+    },
+    baud_rate: { enum: [...BAUD_RATES], default: baud, description: `Line speed in baud (${manual}).` },
+    data_bits: { enum: [7, 8], default: 8, description: 'Data bits per character.' },
+    parity: { enum: ['none', 'even', 'odd'], default: 'none', description: 'Parity.' },
+    stop_bits: { enum: [1, 2], default: 1, description: 'Stop bits.' },
+    flow_control: { enum: ['none', 'rtscts', 'xonxoff'], default: 'none', description: 'Flow control.' },
+  };
+}
+
+function pollHz(def: number, why: string): JsonSchema {
+  return {
+    type: 'number',
+    minimum: 0,
+    maximum: 1000,
+    default: def,
+    description: `Readings per second; 0 reads identity only and never polls. Default ${def}: ${why}.`,
+  };
+}
+
+const common: Record<string, JsonSchema> = {
+  id: {
+    type: 'string',
+    pattern: '^[A-Za-z][A-Za-z0-9_-]*$',
+    maxLength: 64,
+    description: 'Unique instrument id across both subsystems (letters, digits, "_" and "-"; starts with a letter).',
+  },
+};
+
+const elliptecFields: Record<string, JsonSchema> = {
+  ...serialFields(9600, 'Elliptec manual: 9600 8N1; some units run at 115200'),
+  address: {
+    type: ['string', 'integer'],
+    pattern: '^[0-9A-Fa-f]$',
+    minimum: 0,
+    maximum: 15,
+    default: '0',
+    description: 'Bus address 0-F of this device on its RS-485 bus; devices sharing a serial_port need distinct addresses.',
+  },
+  poll_hz: pollHz(2, 'a `gp` position query is ~13 bytes at 9600 baud, leaving the bus free for moves'),
+};
+
+const newportFields: Record<string, JsonSchema> = {
+  ...serialFields(9600, '1830-C manual: 9600 8N1, no flow control'),
+  poll_hz: pollHz(2, 'a reading takes up to ~0.5 s with the slow filter'),
+  wavelength_nm: {
+    type: 'integer',
+    minimum: 300,
+    maximum: 1100,
+    description: 'Calibration wavelength set at start-up (`Wnnnn`); unset leaves the meter as it is.',
+  },
+  filter: {
+    enum: ['slow', 'medium', 'fast'],
+    description: 'Digital filter set at start-up (`F1`-`F3`); unset leaves the meter as it is.',
+  },
+  attenuator: { type: 'boolean', description: 'Attenuator state set at start-up (`A0`/`A1`); unset leaves it.' },
+};
+
+const maitaiFields: Record<string, JsonSchema> = {
+  ...serialFields(9600, 'MaiTai manual: RS-232 at 9600 8N1; the USB port runs at 115200'),
+  poll_hz: pollHz(1, 'replies can take over 1 s and queries must be strictly sequential'),
+  wavelength_nm: {
+    type: 'integer',
+    minimum: 690,
+    maximum: 1040,
+    description: 'Wavelength commanded at start-up (`wav`); unset leaves the laser as it is.',
+  },
+};
+
+export const INSTRUMENT_TYPES: readonly InstrumentTypeSpec[] = [
+  {
+    type: 'Elliptec',
+    subsystems: ['v2', 'v4'],
+    transport: 'serial',
+    description: 'Thorlabs Elliptec rotation mounts and stages (ELL14, ELL6/9/17/20) on an RS-485 bus.',
+    fields: elliptecFields,
+    required: ['serial_port'],
+  },
+  {
+    type: 'Newport1830C',
+    subsystems: ['v2', 'v4'],
+    transport: 'serial',
+    description: 'Newport 1830-C optical power meter (RS-232, single-letter commands).',
+    fields: newportFields,
+    required: ['serial_port'],
+  },
+  {
+    type: 'MaiTai',
+    subsystems: ['v2', 'v4'],
+    transport: 'serial',
+    description: 'Spectra-Physics MaiTai Ti:Sapphire laser: wavelength, power, shutter.',
+    fields: maitaiFields,
+    required: ['serial_port'],
+  },
+  {
+    type: 'ESP300',
+    subsystems: ['v4'],
+    transport: 'serial',
+    description: 'Newport ESP300 three-axis motion controller.',
+    fields: {
+      ...serialFields(19200, 'ESP300 manual: 19200 8N1; the manual describes RTS/CTS, units are known to work without it'),
+      axes: {
+        type: 'array',
+        items: { type: 'integer', minimum: 1, maximum: 3 },
+        minItems: 1,
+        maxItems: 3,
+        uniqueItems: true,
+        default: [1],
+        description: 'Axes (1-3) this instrument drives and reports.',
+      },
+      poll_hz: pollHz(5, 'a `TP` query and reply take ~10 ms at 19200 baud'),
+    },
+    required: ['serial_port'],
+  },
+  {
+    type: 'MockPower',
+    subsystems: ['v2'],
+    transport: 'none',
+    description: 'A power meter without hardware: a steady reading with noise, for trying the runtime out.',
+    fields: {
+      poll_hz: pollHz(10, 'cheap, no hardware involved'),
+      power_w: { type: 'number', minimum: 0, default: 0.001, description: 'Mean reading in watts.' },
+      noise: { type: 'number', minimum: 0, maximum: 1, default: 0.01, description: 'Relative standard deviation of the noise.' },
+    },
+    required: [],
+  },
+  {
+    type: 'ScpiInstrument',
+    subsystems: ['v4'],
+    transport: 'visa',
+    description: 'Any SCPI (IEEE 488.2) instrument reached through VISA: raw socket, VXI-11/HiSLIP, serial, GPIB or USB.',
+    fields: {
+      resource: {
+        type: 'string',
+        description: 'VISA resource name, e.g. "TCPIP0::192.168.1.100::INSTR" or "TCPIP0::10.0.0.5::5025::SOCKET".',
+      },
+      poll_query: {
+        type: 'string',
+        minLength: 1,
+        description: 'Query sent at poll_hz, e.g. "MEAS:VOLT:DC?"; unset: no polling.',
+      },
+      poll_hz: pollHz(1, 'one reading a second when poll_query is set'),
+      unit: { type: 'string', default: '', description: 'Unit recorded with poll_query readings, e.g. "V".' },
+      timeout_ms: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 600000,
+        description: 'Per-command timeout; default [broker] visa_timeout_ms.',
+      },
+      read_termination: { type: 'string', default: '\n', description: 'Reply terminator.' },
+      write_termination: { type: 'string', default: '\n', description: 'Command terminator.' },
+      baud_rate: {
+        enum: [...BAUD_RATES],
+        description: 'Line speed for ASRL resources (default 9600); must agree with other users of the port.',
+      },
+    },
+    required: ['resource'],
+  },
+  {
+    type: 'PVCAMInstrument',
+    subsystems: ['v4'],
+    transport: 'camera',
+    description: 'Teledyne Photometrics camera through the PVCAM SDK (Prime BSI, Kinetix, ...).',
+    fields: {
+      camera_name: { type: 'string', minLength: 1, description: 'Camera name as PVCAM lists it, e.g. "pvcam0".' },
+      exposure_ms: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        maximum: 3600000,
+        default: 10,
+        description: 'Exposure time per frame.',
+      },
+      roi: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['x', 'y', 'width', 'height'],
+        properties: {
+          x: { type: 'integer', minimum: 0 },
+          y: { type: 'integer', minimum: 0 },
+          width: { type: 'integer', minimum: 1 },
+          height: { type: 'integer', minimum: 1 },
+        },
+        description: 'Region of interest in sensor pixels; unset: the full sensor.',
+      },
+      binning: { enum: [1, 2, 4, 8], default: 1, description: 'Binning, the same in both directions.' },
+      bit_depth: {
+        enum: [8, 12, 16],
+        default: 16,
+        description: 'Bits per pixel delivered by the sensor (frames are stored as 16-bit).',
+      },
+      cpu: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 1023,
+        description: 'CPU the camera worker is pinned to (sched_setaffinity); unset: not pinned.',
+      },
+      buffer_frames: {
+        type: 'integer',
+        minimum: 2,
+        maximum: 4096,
+        default: 32,
+        description: 'Frames in the SDK circular buffer.',
+      },
+    },
+    required: ['camera_name'],
+  },
+];
+
+export function instrumentTypesFor(subsystem: Subsystem): InstrumentTypeSpec[] {
+  return INSTRUMENT_TYPES.filter((t) => t.subsystems.includes(subsystem));
+}
+
+export function instrumentTypeSpec(subsystem: Subsystem, type: string): InstrumentTypeSpec | undefined {
+  return instrumentTypesFor(subsystem).find((t) => t.type === type);
+}
+
+export { common as COMMON_INSTRUMENT_FIELDS };

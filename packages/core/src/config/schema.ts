@@ -1,0 +1,132 @@
+// The JSON Schema (draft 2020-12) of a configuration file, generated from the instrument
+// table. The same object validates at load time and is written to schema/ for editors.
+
+import { COMMON_INSTRUMENT_FIELDS, instrumentTypesFor, type JsonSchema, type Subsystem } from './instrument-types.js';
+
+export const SCHEMA_ID = 'https://daq-runtime.invalid/schema/daq-config.schema.json';
+
+function instrumentSchema(subsystem: Subsystem): JsonSchema {
+  const types = instrumentTypesFor(subsystem);
+  return {
+    type: 'object',
+    description: `One ${subsystem.toUpperCase()} instrument; its fields depend on \`type\`.`,
+    required: ['id', 'type'],
+    properties: {
+      id: COMMON_INSTRUMENT_FIELDS.id,
+      type: { enum: types.map((t) => t.type), description: 'Instrument type (driver).' },
+    },
+    allOf: types.map((t) => ({
+      if: { properties: { type: { const: t.type } }, required: ['type'] },
+      then: {
+        description: t.description,
+        required: [...t.required],
+        properties: { id: true, type: true, ...t.fields },
+        additionalProperties: false,
+      },
+    })),
+  };
+}
+
+const storage: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  description: "Where and how this subsystem's data is stored.",
+  properties: {
+    enabled: { type: 'boolean', default: true, description: "Write this subsystem's data to the run directory." },
+    flush_interval_ms: {
+      type: 'integer',
+      minimum: 10,
+      maximum: 60000,
+      default: 1000,
+      description: 'Longest time between flushes to disk; data flushed survives a crash or kill -9.',
+    },
+  },
+};
+
+function subsystemSchema(subsystem: Subsystem): JsonSchema {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    description: `The ${subsystem === 'v2' ? 'legacy V2' : 'V4'} subsystem.`,
+    properties: {
+      enabled: { type: 'boolean', default: true, description: 'Run this subsystem (a present section is enabled by default).' },
+      instruments: {
+        type: 'array',
+        default: [],
+        items: { $ref: `#/$defs/${subsystem}Instrument` },
+        description: `The [[${subsystem}.instruments]] tables; see Instruments.`,
+      },
+      storage,
+    },
+  };
+}
+
+export const configSchema: JsonSchema = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: SCHEMA_ID,
+  title: 'DAQ runtime configuration',
+  description: 'One TOML file: [application], [broker], [v2] and [v4]. Generated from packages/core/src/config; do not edit.',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    application: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        name: { type: 'string', minLength: 1, default: 'daq', description: 'Name of this set-up, recorded in every run.' },
+        log_level: { enum: ['error', 'warn', 'info', 'debug', 'trace'], default: 'info', description: 'Logging threshold.' },
+        data_dir: {
+          type: 'string',
+          minLength: 1,
+          default: 'data',
+          description: 'Directory that receives one run directory per run; relative to the working directory.',
+        },
+        simulate: {
+          type: 'boolean',
+          default: false,
+          description: 'Start a simulator for every instrument instead of talking to hardware.',
+        },
+      },
+    },
+    broker: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        visa_library: {
+          type: 'string',
+          minLength: 1,
+          description:
+            'Path of a VISA C library (NI-VISA libvisa.so, Keysight libiovisa.so, R&S librsvisa.so) for INSTR resources.',
+        },
+        serial_lease_timeout_ms: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 600000,
+          default: 2000,
+          description: 'How long a subsystem waits for a serial port held by another before giving up.',
+        },
+        visa_timeout_ms: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 600000,
+          default: 2000,
+          description: 'Default per-command VISA timeout.',
+        },
+      },
+    },
+    v2: subsystemSchema('v2'),
+    v4: subsystemSchema('v4'),
+  },
+  $defs: {
+    v2Instrument: instrumentSchema('v2'),
+    v4Instrument: instrumentSchema('v4'),
+  },
+};
+
+/** The schema file's exact text: what `schema/daq-config.schema.json` must contain. */
+export function schemaFileText(): string {
+  return `${JSON.stringify(configSchema, null, 2)}\n`;
+}

@@ -1,0 +1,113 @@
+// The loaded configuration, defaults applied. Keys stay snake_case as in the TOML file so a
+// run's config snapshot reads like the file the user wrote.
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+export interface SerialLineSettings {
+  baud_rate: number;
+  data_bits: 7 | 8;
+  parity: 'none' | 'even' | 'odd';
+  stop_bits: 1 | 2;
+  flow_control: 'none' | 'rtscts' | 'xonxoff';
+}
+
+interface InstrumentBase {
+  id: string;
+}
+
+export interface SerialInstrumentBase extends InstrumentBase, SerialLineSettings {
+  serial_port: string;
+  poll_hz: number;
+}
+
+export interface ElliptecConfig extends SerialInstrumentBase {
+  type: 'Elliptec';
+  /** Upper-case hex digit "0"-"F" (integers in the file are normalised). */
+  address: string;
+}
+
+export interface Newport1830CConfig extends SerialInstrumentBase {
+  type: 'Newport1830C';
+  wavelength_nm?: number;
+  filter?: 'slow' | 'medium' | 'fast';
+  attenuator?: boolean;
+}
+
+export interface MaiTaiConfig extends SerialInstrumentBase {
+  type: 'MaiTai';
+  wavelength_nm?: number;
+}
+
+export interface Esp300Config extends SerialInstrumentBase {
+  type: 'ESP300';
+  axes: number[];
+}
+
+export interface MockPowerConfig extends InstrumentBase {
+  type: 'MockPower';
+  poll_hz: number;
+  power_w: number;
+  noise: number;
+}
+
+export interface ScpiInstrumentConfig extends InstrumentBase {
+  type: 'ScpiInstrument';
+  resource: string;
+  poll_query?: string;
+  poll_hz: number;
+  unit: string;
+  timeout_ms?: number;
+  read_termination: string;
+  write_termination: string;
+  baud_rate?: number;
+}
+
+export interface Roi {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface PvcamInstrumentConfig extends InstrumentBase {
+  type: 'PVCAMInstrument';
+  camera_name: string;
+  exposure_ms: number;
+  roi?: Roi;
+  binning: 1 | 2 | 4 | 8;
+  bit_depth: 8 | 12 | 16;
+  cpu?: number;
+  buffer_frames: number;
+}
+
+export type V2InstrumentConfig = ElliptecConfig | Newport1830CConfig | MaiTaiConfig | MockPowerConfig;
+export type V4InstrumentConfig =
+  ElliptecConfig | Newport1830CConfig | MaiTaiConfig | Esp300Config | ScpiInstrumentConfig | PvcamInstrumentConfig;
+export type InstrumentConfig = V2InstrumentConfig | V4InstrumentConfig;
+
+export interface StorageConfig {
+  enabled: boolean;
+  flush_interval_ms: number;
+}
+
+export interface SubsystemConfig<I> {
+  enabled: boolean;
+  instruments: I[];
+  storage: StorageConfig;
+}
+
+export interface DaqConfig {
+  application: { name: string; log_level: LogLevel; data_dir: string; simulate: boolean };
+  broker: { visa_library?: string; serial_lease_timeout_ms: number; visa_timeout_ms: number };
+  /** Absent section: disabled, no instruments. */
+  v2: SubsystemConfig<V2InstrumentConfig>;
+  v4: SubsystemConfig<V4InstrumentConfig>;
+}
+
+/** A loaded configuration together with where it came from. */
+export interface LoadedConfig {
+  file: string;
+  config: DaqConfig;
+  /** Problems that do not stop a run (e.g. a CPU this machine lacks). */
+  warnings: import('../errors.js').ConfigDiagnostic[];
+}

@@ -1,0 +1,123 @@
+// Errors with stable codes (after undici's lib/core/errors.js): callers branch on `code`,
+// users read a message that says what happened, where, and what to do.
+
+/** Every code a DaqError can carry. Stable: tests, callers and docs branch on these. */
+export const ErrorCodes = [
+  'DAQ_CONFIG',
+  'DAQ_CONFIG_READ',
+  'DAQ_VISA_RESOURCE',
+  'DAQ_INVALID_ARGUMENT',
+  'DAQ_PORT_BUSY',
+  'DAQ_PORT_UNKNOWN',
+  'DAQ_PORT_ERROR',
+  'DAQ_LEASE_TIMEOUT',
+  'DAQ_LEASE_REVOKED',
+  'DAQ_LEASE_RELEASED',
+  'DAQ_READ_TIMEOUT',
+  'DAQ_VISA_TIMEOUT',
+  'DAQ_VISA_ERROR',
+  'DAQ_INSTRUMENT',
+  'DAQ_CLOSED',
+  'DAQ_ABORTED',
+  'DAQ_RING_FULL',
+  'DAQ_WORKER',
+] as const;
+export type ErrorCode = (typeof ErrorCodes)[number];
+
+/** Facts a user needs to act on an error; all optional, all plain data so they cross threads. */
+export interface ErrorFacts {
+  port?: string;
+  owner?: string;
+  heldMs?: number;
+  waitedMs?: number;
+  resource?: string;
+  instrument?: string;
+  file?: string;
+  line?: number;
+  column?: number;
+  [key: string]: unknown;
+}
+
+export class DaqError extends Error {
+  override name = 'DaqError';
+  readonly code: ErrorCode;
+  readonly facts: ErrorFacts;
+
+  constructor(code: ErrorCode, message: string, facts: ErrorFacts = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.facts = facts;
+  }
+
+  /** Plain-data form that survives structured clone (postMessage, Comlink). */
+  toJSON(): SerializedDaqError {
+    return {
+      daqError: true,
+      code: this.code,
+      name: this.name,
+      message: this.message,
+      facts: this.facts,
+      stack: this.stack,
+    };
+  }
+}
+
+export interface SerializedDaqError {
+  daqError: true;
+  code: ErrorCode;
+  name: string;
+  message: string;
+  facts: ErrorFacts;
+  stack?: string;
+}
+
+export function isSerializedDaqError(value: unknown): value is SerializedDaqError {
+  return typeof value === 'object' && value !== null && (value as { daqError?: unknown }).daqError === true;
+}
+
+/** Rebuilds a DaqError on the receiving side of a thread boundary, keeping code, facts and remote stack. */
+export function deserializeDaqError(data: SerializedDaqError): DaqError {
+  const err = new DaqError(data.code, data.message, data.facts);
+  err.name = data.name;
+  if (data.stack) err.stack = data.stack;
+  return err;
+}
+
+/** One problem found in a configuration file, with its position. */
+export interface ConfigDiagnostic {
+  file: string;
+  line: number;
+  column: number;
+  /** Key path such as `v4.instruments[1].resource`; empty for the whole document. */
+  path: string;
+  message: string;
+  severity: 'error' | 'warning';
+}
+
+export function formatDiagnostic(d: ConfigDiagnostic): string {
+  const where = `${d.file}:${d.line}:${d.column}`;
+  const tag = d.severity === 'warning' ? 'warning: ' : '';
+  return d.path ? `${where}: ${tag}${d.path}: ${d.message}` : `${where}: ${tag}${d.message}`;
+}
+
+/** A configuration that failed to load; carries every problem found, not only the first. */
+export class ConfigError extends DaqError {
+  override name = 'ConfigError';
+  readonly diagnostics: ConfigDiagnostic[];
+
+  constructor(diagnostics: ConfigDiagnostic[]) {
+    const errors = diagnostics.filter((d) => d.severity === 'error');
+    const first = errors[0] ?? diagnostics[0];
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
+    super('DAQ_CONFIG', `${first ? formatDiagnostic(first) : 'invalid configuration'}${more}`, {
+      file: first?.file,
+      line: first?.line,
+      column: first?.column,
+    });
+    this.diagnostics = diagnostics;
+  }
+
+  override toJSON(): SerializedDaqError {
+    return { ...super.toJSON(), facts: { ...this.facts, diagnostics: this.diagnostics } };
+  }
+}
