@@ -84,6 +84,10 @@ t.test('the daq binary: exit codes and streams', async (t) => {
   t.equal(unreadable.code, 1);
   t.equal(unreadable.stderr, 'examples/no-such.toml: cannot read: no such file\n');
 
+  // `npx daq` works because the root package depends on @daq/broker, so npm links its bin.
+  const linked = await run(`${root}node_modules/.bin/daq`, ['--version'], { cwd: root });
+  t.match(linked.stdout, /^daq \d+\.\d+\.\d+\n$/, 'node_modules/.bin/daq is linked');
+
   const help = await daq(['--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /daq validate CONFIG\.\.\./);
