@@ -19,3 +19,4 @@ export { formatKeyPath, type KeyPath } from './config/locate.js';
 export { serialPortOf } from './config/semantic.js';
 export { loadConfig, parseConfig, validateConfigText, type ValidationResult } from './config/load.js';
 export { configReferenceMarkdown } from './config/reference.js';
+export * from './rpc.js';

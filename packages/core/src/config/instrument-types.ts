@@ -33,6 +33,7 @@ function serialFields(baud: number, manual: string): Record<string, JsonSchema> 
     parity: { enum: ['none', 'even', 'odd'], default: 'none', description: 'Parity.' },
     stop_bits: { enum: [1, 2], default: 1, description: 'Stop bits.' },
     flow_control: { enum: ['none', 'rtscts', 'xonxoff'], default: 'none', description: 'Flow control.' },
+    sim: SIM_FAULTS_FIELD,
   };
 }
 
@@ -45,6 +46,22 @@ function pollHz(def: number, why: string): JsonSchema {
     description: `Readings per second; 0 reads identity only and never polls. Default ${def}: ${why}.`,
   };
 }
+
+/** Fault injection for the instrument's simulator (used only with [application] simulate = true). */
+export const SIM_FAULTS_FIELD: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description:
+    'Simulator fault injection (simulate = true only): latency_ms added to every reply; drop_probability, corrupt_probability and late_probability (0-1) of a reply being dropped, garbled or sent late_ms late; seed makes the faults repeatable.',
+  properties: {
+    latency_ms: { type: 'number', minimum: 0, maximum: 60000, default: 0 },
+    drop_probability: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+    corrupt_probability: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+    late_probability: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+    late_ms: { type: 'number', minimum: 0, maximum: 600000, default: 0 },
+    seed: { type: 'integer', minimum: 0, default: 1 },
+  },
+};
 
 const common: Record<string, JsonSchema> = {
   id: {
@@ -181,6 +198,7 @@ export const INSTRUMENT_TYPES: readonly InstrumentTypeSpec[] = [
         enum: [...BAUD_RATES],
         description: 'Line speed for ASRL resources (default 9600); must agree with other users of the port.',
       },
+      sim: SIM_FAULTS_FIELD,
     },
     required: ['resource'],
   },

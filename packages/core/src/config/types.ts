@@ -15,9 +15,20 @@ interface InstrumentBase {
   id: string;
 }
 
+/** Simulator fault injection from the file's `sim` table (simulate = true only). */
+export interface SimFaultsConfig {
+  latency_ms: number;
+  drop_probability: number;
+  corrupt_probability: number;
+  late_probability: number;
+  late_ms: number;
+  seed: number;
+}
+
 export interface SerialInstrumentBase extends InstrumentBase, SerialLineSettings {
   serial_port: string;
   poll_hz: number;
+  sim?: SimFaultsConfig;
 }
 
 export interface ElliptecConfig extends SerialInstrumentBase {
@@ -60,6 +71,7 @@ export interface ScpiInstrumentConfig extends InstrumentBase {
   read_termination: string;
   write_termination: string;
   baud_rate?: number;
+  sim?: SimFaultsConfig;
 }
 
 export interface Roi {
