@@ -1,12 +1,24 @@
 // @daq/broker: the process that owns the hardware. Its public face.
 export { main } from './cli.js';
 export type { CliIo } from './cli-io.js';
-export { SerialPortPool, DEFAULT_LINE_SETTINGS, type LeaseOptions, type PortStatus, type SerialPortPoolOptions } from './serial/serial-port-pool.js';
+export {
+  SerialPortPool,
+  DEFAULT_LINE_SETTINGS,
+  type LeaseOptions,
+  type PortStatus,
+  type SerialPortPoolOptions,
+} from './serial/serial-port-pool.js';
 export { SerialLease, type LeaseState, type QueryOptions, type ReadOptions } from './serial/serial-lease.js';
 export { nodeSerialLineFactory, type SerialLine, type SerialLineEvents, type SerialLineFactory } from './serial/serial-line.js';
 export type { PortStats } from './serial/port-stats.js';
 export type { Distribution } from './latency-histogram.js';
-export { VisaSessionManager, type VisaCallOptions, type VisaStats, type VisaTransaction, type VisaResourceOptions } from './visa/visa-session-manager.js';
+export {
+  VisaSessionManager,
+  type VisaCallOptions,
+  type VisaStats,
+  type VisaTransaction,
+  type VisaResourceOptions,
+} from './visa/visa-session-manager.js';
 export type { VisaBackend, VisaSession, VisaOpenOptions } from './visa/backend.js';
 export { SocketBackend } from './visa/socket-backend.js';
 export { AsrlBackend } from './visa/asrl-backend.js';

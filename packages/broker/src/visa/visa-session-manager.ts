@@ -41,6 +41,8 @@ export interface VisaStats {
 
 interface Job {
   owner: string;
+  /** The command, or "transaction", for error reports. */
+  label: string;
   kind: 'command' | 'transaction';
   timeoutMs: number;
   enqueuedAt: number;
@@ -113,7 +115,7 @@ export class VisaSessionManager implements AsyncDisposable {
   query(resource: string, command: string, options: VisaCallOptions): Promise<string> {
     const bad = badCommand(command, resource);
     if (bad) return Promise.reject(bad);
-    return this.enqueue(resource, options, 'command', async (session, deadline) => {
+    return this.enqueue(resource, options, 'command', command, async (session, deadline) => {
       await session.write(command, remaining(deadline));
       return session.read(remaining(deadline));
     }) as Promise<string>;
@@ -122,14 +124,14 @@ export class VisaSessionManager implements AsyncDisposable {
   write(resource: string, command: string, options: VisaCallOptions): Promise<void> {
     const bad = badCommand(command, resource);
     if (bad) return Promise.reject(bad);
-    return this.enqueue(resource, options, 'command', (session, deadline) =>
+    return this.enqueue(resource, options, 'command', command, (session, deadline) =>
       session.write(command, remaining(deadline)),
     ) as Promise<void>;
   }
 
   /** Holds the session for several commands (like viLock); `timeoutMs` bounds the whole function. */
   transaction<T>(resource: string, options: VisaCallOptions, fn: (tx: VisaTransaction) => Promise<T>): Promise<T> {
-    return this.enqueue(resource, options, 'transaction', async (session, deadline) => {
+    return this.enqueue(resource, options, 'transaction', 'transaction', async (session, deadline) => {
       let open = true;
       const budget = (t?: number) => {
         if (!open)
@@ -159,7 +161,13 @@ export class VisaSessionManager implements AsyncDisposable {
     }) as Promise<T>;
   }
 
-  private enqueue(resource: string, options: VisaCallOptions, kind: Job['kind'], run: Job['run']): Promise<unknown> {
+  private enqueue(
+    resource: string,
+    options: VisaCallOptions,
+    kind: Job['kind'],
+    label: string,
+    run: Job['run'],
+  ): Promise<unknown> {
     try {
       if (this.closed)
         throw new DaqError('DAQ_CLOSED', `the VISA session manager is closed; cannot use ${resource}`, { resource });
@@ -182,6 +190,7 @@ export class VisaSessionManager implements AsyncDisposable {
       return new Promise((resolve, reject) => {
         const job: Job = {
           owner: options.owner,
+          label,
           kind,
           timeoutMs: t ?? entry.options.timeoutMs,
           enqueuedAt: performance.now(),
@@ -289,7 +298,18 @@ export class VisaSessionManager implements AsyncDisposable {
     } catch (e) {
       if (isTimeout(e)) s.timeouts++;
       else s.errors++;
-      job.reject(e instanceof Error ? e : new DaqError('DAQ_VISA_ERROR', String(e), { resource: entry.resource.canonical }));
+      const err =
+        e instanceof DaqError
+          ? e
+          : new DaqError('DAQ_VISA_ERROR', String(e), { resource: entry.resource.canonical }, { cause: e });
+      // Say whose command failed, so a log line alone is enough to act on.
+      Object.assign(err.facts, {
+        resource: entry.resource.canonical,
+        owner: job.owner,
+        command: job.label,
+        timeoutMs: job.timeoutMs,
+      });
+      job.reject(err);
       // A timed-out command may still answer: clear before anyone else uses the session.
       if (began) {
         s.clears++;
@@ -374,7 +394,7 @@ export class VisaSessionManager implements AsyncDisposable {
 }
 
 function remaining(deadline: number): number {
-  return Math.max(1, Math.round(deadline - performance.now()));
+  return Math.max(1, Math.ceil(deadline - performance.now()));
 }
 
 function badCommand(command: unknown, resource: string): DaqError | undefined {
