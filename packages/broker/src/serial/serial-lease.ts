@@ -30,6 +30,8 @@ export interface PendingRead {
 
 export interface LeaseHost {
   release(lease: SerialLease): void;
+  /** The line failed under this lease (write/flush error): the pool drops it and reopens later. */
+  lineFailed(error: Error): void;
 }
 
 export type LeaseState = 'active' | 'released' | 'revoked' | 'lost';
@@ -101,6 +103,7 @@ export class SerialLease implements AsyncDisposable {
     try {
       await line.write(bytes);
     } catch (e) {
+      this.host.lineFailed(e as Error);
       throw this.portError(`write of ${bytes.length} bytes failed`, e);
     }
     this.unanswered = true;
@@ -196,6 +199,7 @@ export class SerialLease implements AsyncDisposable {
     try {
       await line.flushInput();
     } catch (e) {
+      this.host.lineFailed(e as Error);
       throw this.portError('input flush failed', e);
     }
     return n;

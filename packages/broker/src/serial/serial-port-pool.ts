@@ -241,14 +241,12 @@ export class SerialPortPool implements AsyncDisposable {
 
   private async grant(port: Port, waiter: Waiter): Promise<void> {
     try {
-      const line = await this.ensureOpen(port);
-      if (port.dirty) await this.settle(port);
-      // No holder reads its predecessor's bytes: drop what is buffered and what the OS holds.
-      port.counters.bytesDiscarded += port.buffer.length;
-      port.buffer = Buffer.alloc(0);
-      await line.flushInput();
-      port.counters.bytesDiscarded += port.buffer.length;
-      port.buffer = Buffer.alloc(0);
+      // A line that died unnoticed (no I/O since) fails its flush: drop it and open once more.
+      await this.prepare(port).catch((e: unknown) => {
+        if (e instanceof DaqError) throw e;
+        this.onLost(port, e as Error);
+        return this.prepare(port);
+      });
     } catch (e) {
       waiter.reject(
         e instanceof DaqError
@@ -270,12 +268,25 @@ export class SerialPortPool implements AsyncDisposable {
       );
       return;
     }
-    const lease = new SerialLease({ release: (l) => this.onRelease(port, l) }, port, waiter.owner, waiter.maxHoldMs);
+    const host = { release: (l: SerialLease) => this.onRelease(port, l), lineFailed: (e: Error) => this.onLost(port, e) };
+    const lease = new SerialLease(host, port, waiter.owner, waiter.maxHoldMs);
     port.holder = lease;
     port.counters.acquisitions++;
     if (waiter.contended) port.counters.contended++;
     port.counters.wait.recordMs(performance.now() - waiter.enqueuedAt);
     waiter.resolve(lease);
+  }
+
+  /** Opens the line if needed, lets a dirty line settle, and drops all pending input. */
+  private async prepare(port: Port): Promise<void> {
+    const line = await this.ensureOpen(port);
+    if (port.dirty) await this.settle(port);
+    // No holder reads its predecessor's bytes: drop what is buffered and what the OS holds.
+    port.counters.bytesDiscarded += port.buffer.length;
+    port.buffer = Buffer.alloc(0);
+    await line.flushInput();
+    port.counters.bytesDiscarded += port.buffer.length;
+    port.buffer = Buffer.alloc(0);
   }
 
   /** Waits until the line is quiet (bounded): a reply to an abandoned command lands here. */
@@ -326,8 +337,11 @@ export class SerialPortPool implements AsyncDisposable {
   }
 
   private onLost(port: Port, err: Error): void {
+    const line = port.line;
+    if (!line) return; // already known
     port.line = undefined;
     port.counters.portErrors++;
+    void line.close().catch(() => undefined); // release the dead handle
     port.holder?.markLost(err);
   }
 
