@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { processIo, type CliIo } from './cli-io.js';
 import { validateCommand } from './commands/validate.js';
 import { schemaCommand } from './commands/schema.js';
+import { simCommand } from './commands/sim.js';
 
 export const HELP = `daq: laboratory data acquisition, legacy V2 and V4 instruments side by side
 
@@ -11,6 +12,9 @@ Usage:
   daq validate CONFIG...     check configuration files; prints "ok FILE" for each valid one,
                              errors as FILE:LINE:COL: key: message (exit 0 valid, 2 invalid,
                              1 unreadable)
+  daq sim CONFIG [--json]    start a simulator for every instrument of CONFIG (real ptys and
+                             TCP sockets); one line (JSON with --json) per instrument with
+                             its endpoint; runs until SIGINT or SIGTERM, then exits 0
   daq schema [--out FILE] [--markdown]
                              print (or write) the configuration's JSON Schema, or its
                              Markdown reference
@@ -19,6 +23,7 @@ Usage:
 
 Examples:
   daq validate examples/*.toml
+  daq sim examples/demo.toml --json
   daq schema --out schema/daq-config.schema.json
 
 Configuration reference: docs/configuration.md. Source: the README at the repository root.
@@ -42,6 +47,14 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       case 'validate': {
         const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
         return await validateCommand(positionals, io);
+      }
+      case 'sim': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: { json: { type: 'boolean', default: false } },
+        });
+        return await simCommand(positionals[0], { json: values.json ?? false }, io);
       }
       case 'schema': {
         const { values } = parseArgs({

@@ -14,3 +14,4 @@ export { Newport1830CSimulator, formatWatts, type Newport1830COptions } from './
 export { ElliptecBusSimulator, hex32, parseHex32, type ElliptecDeviceOptions, type ElliptecModel } from './elliptec-bus.js';
 export * from './scpi-engine.js';
 export * from './scpi-tcp-simulator.js';
+export { startSimulators, type SimEndpoint, type SimulatorSet } from './simulator-set.js';

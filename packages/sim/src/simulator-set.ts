@@ -1,0 +1,124 @@
+// Starts a simulator for every instrument of a configuration and rewrites the configuration
+// to point at them: one simulator per serial line (an Elliptec bus answers all its
+// addresses; a device configured in both V2 and V4 is one device) and one per VISA resource.
+
+import {
+  DaqError,
+  parseVisaResource,
+  serialPortOf,
+  type DaqConfig,
+  type InstrumentConfig,
+  type SimFaultsConfig,
+} from '@daq/core';
+import { faultsFromConfig } from './faults.js';
+import { ElliptecBusSimulator } from './elliptec-bus.js';
+import { Newport1830CSimulator } from './newport-1830c.js';
+import { ScpiTcpSimulator } from './scpi-tcp-simulator.js';
+import type { SerialSimulator } from './serial-simulator.js';
+
+export interface SimEndpoint {
+  id: string;
+  type: string;
+  serial_port?: string;
+  resource?: string;
+  /** Why this instrument has no simulator endpoint (e.g. it needs none). */
+  note?: string;
+}
+
+export interface SimulatorSet extends AsyncDisposable {
+  /** The configuration with every serial_port and resource pointing at a simulator. */
+  config: DaqConfig;
+  endpoints: SimEndpoint[];
+  serial: Map<string, SerialSimulator>;
+  scpi: Map<string, ScpiTcpSimulator>;
+  close(): Promise<void>;
+}
+
+const NO_ENDPOINT: Record<string, string> = {
+  MockPower: 'no hardware: simulated inside the V2 worker',
+  PVCAMInstrument: 'simulated in the camera worker (SimCamera)',
+};
+
+function simOf(inst: InstrumentConfig): SimFaultsConfig | undefined {
+  return 'sim' in inst ? inst.sim : undefined;
+}
+
+/** Starts every simulator the configuration needs. On failure, those already started are closed. */
+export async function startSimulators(config: DaqConfig): Promise<SimulatorSet> {
+  const out = structuredClone(config);
+  const instruments = [
+    ...(out.v2.enabled ? out.v2.instruments : []),
+    ...(out.v4.enabled ? out.v4.instruments : []),
+  ] as InstrumentConfig[];
+  const serial = new Map<string, SerialSimulator>();
+  const scpi = new Map<string, ScpiTcpSimulator>();
+  const endpoints: SimEndpoint[] = [];
+  const close = async () => {
+    await Promise.all([...serial.values(), ...scpi.values()].map((s) => s.close()));
+  };
+  try {
+    // Serial lines: group the users of each port; the protocol of its non-VISA users decides the simulator.
+    const byPort = new Map<string, InstrumentConfig[]>();
+    for (const inst of instruments) {
+      const port = serialPortOf(inst);
+      if (port !== undefined) byPort.set(port, [...(byPort.get(port) ?? []), inst]);
+    }
+    const portPath = new Map<string, string>();
+    for (const [port, users] of byPort) {
+      const device = users.find((u) => u.type !== 'ScpiInstrument');
+      const first = device ?? users[0]!;
+      const baudRate = 'baud_rate' in first ? first.baud_rate : undefined;
+      const faults = faultsFromConfig(simOf(first));
+      let sim: SerialSimulator | undefined;
+      if (device?.type === 'Elliptec') {
+        const addresses = [...new Set(users.filter((u) => u.type === 'Elliptec').map((u) => (u as { address: string }).address))];
+        sim = new ElliptecBusSimulator({ devices: addresses.map((address) => ({ address })), baudRate, faults });
+      } else if (device?.type === 'Newport1830C') {
+        sim = new Newport1830CSimulator({ baudRate, faults, wavelengthNm: device.wavelength_nm });
+      }
+      if (!sim) continue; // reported per instrument below
+      portPath.set(port, await sim.start());
+      serial.set(port, sim);
+    }
+    // VISA resources over TCP (SOCKET, and INSTR, which becomes a raw socket on the simulator).
+    const resourceMap = new Map<string, string>();
+    for (const inst of instruments) {
+      if (inst.type !== 'ScpiInstrument') continue;
+      const r = parseVisaResource(inst.resource);
+      if (r.interface !== 'TCPIP' || resourceMap.has(r.canonical)) continue;
+      const sim = new ScpiTcpSimulator({ faults: faultsFromConfig(inst.sim) });
+      resourceMap.set(r.canonical, await sim.start());
+      scpi.set(r.canonical, sim);
+    }
+    for (const inst of instruments) {
+      const port = serialPortOf(inst);
+      if (inst.type === 'ScpiInstrument') {
+        const r = parseVisaResource(inst.resource);
+        const simulated = r.interface === 'ASRL' ? portPath.get(r.path) : resourceMap.get(r.canonical);
+        if (simulated && r.interface === 'ASRL') inst.resource = `ASRL${simulated}::INSTR`;
+        else if (simulated) inst.resource = simulated;
+        endpoints.push(
+          simulated
+            ? { id: inst.id, type: inst.type, resource: inst.resource }
+            : { id: inst.id, type: inst.type, note: `no simulator for ${r.interface} resources yet` },
+        );
+      } else if (port !== undefined && 'serial_port' in inst) {
+        const path = portPath.get(port);
+        if (path) inst.serial_port = path;
+        endpoints.push(
+          path
+            ? { id: inst.id, type: inst.type, serial_port: path }
+            : { id: inst.id, type: inst.type, note: `no simulator for ${inst.type} yet` },
+        );
+      } else {
+        endpoints.push({ id: inst.id, type: inst.type, note: NO_ENDPOINT[inst.type] ?? 'no simulator' });
+      }
+    }
+  } catch (e) {
+    await close();
+    throw e instanceof DaqError
+      ? e
+      : new DaqError('DAQ_PORT_ERROR', `cannot start simulators: ${(e as Error).message}`, {}, { cause: e });
+  }
+  return { config: out, endpoints, serial, scpi, close, [Symbol.asyncDispose]: close };
+}
