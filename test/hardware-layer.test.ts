@@ -10,6 +10,7 @@ import { DaqError, parseConfig } from '@daq/core';
 import { Newport1830CSimulator, ScpiTcpSimulator, ElliptecBusSimulator } from '@daq/sim';
 import { SerialPortPool, SharedResources, VisaSessionManager, SocketBackend } from '@daq/broker';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
+import { buildFakeVisa, fakeVisaControl } from '../packages/broker/test/helpers/fake-visa.js';
 
 const before = handleSnapshot();
 
@@ -271,6 +272,40 @@ resource = "${resource.toLowerCase()}"
   t.equal(r.serial.leasesHeld, 0);
   t.equal(r.visa.pending, 0);
   await t.rejects(r.acquireSerial(path, { owner: 'v2:rot' }), { code: 'DAQ_CLOSED' });
+});
+
+t.test('[broker] visa_library drives INSTR resources through the VISA C library (fake, compiled by gcc)', async (t) => {
+  const library = await buildFakeVisa();
+  const sim = new ScpiTcpSimulator();
+  await sim.start();
+  const instr = 'TCPIP0::127.0.0.1::inst0::INSTR';
+  fakeVisaControl(library).map(instr, '127.0.0.1', sim.port);
+  const { config, warnings } = parseConfig(
+    `[broker]\nvisa_library = "${library}"\n[[v4.instruments]]\nid = "dmm"\ntype = "ScpiInstrument"\nresource = "${instr}"\n`,
+  );
+  t.same(warnings, [], 'no "needs a VISA library" warning: the library serves INSTR resources');
+  const r = await SharedResources.create(config);
+  t.teardown(async () => {
+    await r.close();
+    fakeVisaControl(library).map(instr, '127.0.0.1', 0);
+    await sim.close();
+  });
+  t.equal(r.visa.stats(instr).backend, 'ffi');
+  const id = await r.identifyVisa(instr, 'v4:dmm');
+  t.equal(id.model, sim.engine.identity.model);
+  sim.injectOnce({ kind: 'late', lateMs: 300 });
+  await t.rejects(r.executeVisa(instr, '*IDN?', { owner: 'v4:dmm', timeoutMs: 100 }), {
+    code: 'DAQ_VISA_TIMEOUT',
+    facts: { resource: instr },
+  });
+  t.equal(await r.executeVisa(instr, '*OPC?', { owner: 'v4:dmm' }), '1', 'viClear kept the late reply away');
+});
+
+t.test('a VISA library that cannot be loaded fails at start-up with the path', async (t) => {
+  const { config } = parseConfig(
+    '[broker]\nvisa_library = "/nonexistent/libvisa.so"\n[[v4.instruments]]\nid = "dmm"\ntype = "ScpiInstrument"\nresource = "GPIB0::22::INSTR"\n',
+  );
+  await t.rejects(SharedResources.create(config), { code: 'DAQ_VISA_ERROR', message: /\/nonexistent\/libvisa\.so/ });
 });
 
 t.test('a serial port that does not exist fails at start-up with what to check', async (t) => {

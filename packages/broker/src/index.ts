@@ -22,6 +22,7 @@ export {
 export type { VisaBackend, VisaSession, VisaOpenOptions } from './visa/backend.js';
 export { SocketBackend } from './visa/socket-backend.js';
 export { AsrlBackend } from './visa/asrl-backend.js';
+export { FfiBackend, FfiSession, type VisaLockMode } from './visa/ffi-backend.js';
 export { DeviceCache, parseIdn, type DeviceIdentity } from './device-cache.js';
 export { SharedResources, type SharedResourcesOptions, type ExecuteVisaOptions } from './shared-resources.js';
 export { BrokerEndpoint, attachWorker } from './rpc/broker-endpoint.js';

@@ -16,12 +16,13 @@ import { VisaSessionManager } from './visa/visa-session-manager.js';
 import { SocketBackend } from './visa/socket-backend.js';
 import { AsrlBackend } from './visa/asrl-backend.js';
 import type { VisaBackend } from './visa/backend.js';
+import { FfiBackend } from './visa/ffi-backend.js';
 import { DeviceCache, parseIdn, type DeviceIdentity } from './device-cache.js';
 
 export interface SharedResourcesOptions {
   /** Serial transport (default: the real `serialport` package). */
   lineFactory?: SerialLineFactory;
-  /** Backend for INSTR resources, built from `[broker] visa_library` by the caller. */
+  /** Backend for INSTR resources; default: the VISA library of `[broker] visa_library`, if set. */
   instrBackend?: VisaBackend;
   /** Open every configured serial port at start-up (default true): a missing device fails early. */
   openPorts?: boolean;
@@ -74,7 +75,8 @@ export class SharedResources implements AsyncDisposable {
     }
 
     const backends: VisaBackend[] = [new SocketBackend(), new AsrlBackend(serial)];
-    if (options.instrBackend) backends.push(options.instrBackend);
+    const instr = options.instrBackend ?? (config.broker.visa_library ? new FfiBackend(config.broker.visa_library) : undefined);
+    if (instr) backends.push(instr);
     const visa = new VisaSessionManager({ backends, defaultTimeoutMs: config.broker.visa_timeout_ms });
     for (const inst of instruments) {
       if (inst.type !== 'ScpiInstrument') continue;

@@ -1,0 +1,181 @@
+// Benchmarks of the broker's hardware layer (issue: serial leases and the VISA queue):
+// - serial.lease_query: a lease + query + release from a worker thread on a simulator pty,
+//   vs.direct = that time / the same query made directly on the main thread.
+// - visa.queue: queued VISA queries from two worker threads sharing one session over real
+//   TCP, in queries/s; vs.direct = time per query / a direct socket query's time.
+// The simulators run in a `daq sim` child process, so they do not share this event loop.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { createConnection } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { SerialPort } from 'serialport';
+import { parseConfig, parseVisaResource } from '@daq/core';
+import { SharedResources, attachWorker } from '@daq/broker';
+import type { BenchContext, BenchResult, Benchmark } from './types.js';
+
+const daqBin = fileURLToPath(new URL('../../packages/broker/bin/daq.js', import.meta.url));
+const workerFile = new URL('./workers/broker-client.js', import.meta.url);
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+};
+
+async function startSim(
+  config: string,
+): Promise<{ child: ChildProcess; endpoints: Map<string, { serial_port?: string; resource?: string }>; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'daq-bench-'));
+  const file = join(dir, 'bench.toml');
+  await writeFile(file, config);
+  const child = spawn(process.execPath, [daqBin, 'sim', file, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const endpoints = new Map<string, { serial_port?: string; resource?: string }>();
+  const expected = (config.match(/^id = /gm) ?? []).length;
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const e = JSON.parse(line) as { id: string; serial_port?: string; resource?: string };
+    endpoints.set(e.id, e);
+    if (endpoints.size === expected) break;
+  }
+  return { child, endpoints, dir };
+}
+
+async function stopSim(sim: { child: ChildProcess; dir: string }): Promise<void> {
+  const exited = new Promise((r) => sim.child.once('exit', r));
+  sim.child.kill('SIGTERM');
+  await exited;
+  await rm(sim.dir, { recursive: true, force: true });
+}
+
+async function runWorkers(resources: SharedResources, jobs: object[]): Promise<{ times: number[]; elapsedMs: number }[]> {
+  const workers = jobs.map((job) => new Worker(workerFile, { workerData: job }));
+  workers.forEach((w, i) => attachWorker(w, `w${i}`, resources));
+  await new Promise((r) => setTimeout(r, 300)); // let the workers load
+  const results = workers.map(
+    (w) =>
+      new Promise<{ times: number[]; elapsedMs: number }>(
+        (resolve, reject) => (w.once('message', resolve), w.once('error', reject)),
+      ),
+  );
+  workers.forEach((w) => w.postMessage('go'));
+  const out = await Promise.all(results);
+  await Promise.all(workers.map((w) => w.terminate()));
+  return out;
+}
+
+async function serialLeaseQuery(ctx: BenchContext): Promise<BenchResult> {
+  const n = ctx.quick ? 200 : 1000;
+  const sim = await startSim(
+    '[[v2.instruments]]\nid = "rot"\ntype = "Elliptec"\nserial_port = "/dev/ttyBENCH"\nbaud_rate = 115200\n',
+  );
+  try {
+    const path = sim.endpoints.get('rot')!.serial_port!;
+    // Direct: the same query on the main thread, the port opened once, no pool.
+    const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
+    await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+    let pending: (() => void) | undefined;
+    let buf = '';
+    port.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      if (buf.endsWith('\r\n')) {
+        buf = '';
+        pending?.();
+      }
+    });
+    const direct: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await new Promise<void>((resolve) => {
+        pending = resolve;
+        port.write('0gs');
+      });
+      direct.push(performance.now() - t0);
+    }
+    await new Promise<void>((resolve) => port.close(() => resolve()));
+    // Through the broker: a worker leases, queries, releases.
+    const { config } = parseConfig(
+      `[[v2.instruments]]\nid = "rot"\ntype = "Elliptec"\nserial_port = "${path}"\nbaud_rate = 115200\n`,
+    );
+    const resources = await SharedResources.create(config);
+    const [r] = await runWorkers(resources, [
+      { kind: 'serial', target: path, command: '0gs', terminator: '\r\n', count: n, concurrency: 1 },
+    ]);
+    await resources.close();
+    const value = median(r!.times) * 1000;
+    const base = median(direct) * 1000;
+    ctx.log(`lease+query median ${value.toFixed(0)} µs, direct query median ${base.toFixed(0)} µs (n=${n})`);
+    return {
+      name: 'serial.lease_query',
+      unit: 'µs',
+      value,
+      vs: { direct: value / base },
+      details: { n, directMedianUs: base, goal: 'vs.direct <= 2' },
+    };
+  } finally {
+    await stopSim(sim);
+  }
+}
+
+async function visaQueue(ctx: BenchContext): Promise<BenchResult> {
+  const n = ctx.quick ? 4000 : 20000;
+  const sim = await startSim(
+    '[[v4.instruments]]\nid = "dmm"\ntype = "ScpiInstrument"\nresource = "TCPIP0::127.0.0.1::5025::SOCKET"\n',
+  );
+  try {
+    const resource = sim.endpoints.get('dmm')!.resource!;
+    const r = parseVisaResource(resource);
+    if (r.interface !== 'TCPIP' || r.resourceClass !== 'SOCKET') throw new Error(resource);
+    // Direct: one socket on the main thread, one query at a time.
+    const s = createConnection(r.port, r.host);
+    s.setNoDelay(true);
+    await new Promise((res) => s.once('connect', res));
+    let pending: (() => void) | undefined;
+    s.on('data', () => pending?.());
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await new Promise<void>((resolve) => ((pending = resolve), s.write('*OPC?\n')));
+    const directPerQueryMs = (performance.now() - t0) / n;
+    s.destroy();
+    // Through the broker: two workers, each with several queries outstanding, one session.
+    const { config } = parseConfig(`[[v4.instruments]]\nid = "dmm"\ntype = "ScpiInstrument"\nresource = "${resource}"\n`);
+    const resources = await SharedResources.create(config);
+    await resources.executeVisa(resource, '*OPC?', { owner: 'bench:warmup' });
+    const started = performance.now();
+    const results = await runWorkers(
+      resources,
+      [0, 1].map(() => ({ kind: 'visa', target: resource, command: '*OPC?', terminator: '\n', count: n / 2, concurrency: 8 })),
+    );
+    const elapsed = Math.max(...results.map((x) => x.elapsedMs));
+    const stats = resources.visa.stats(resource);
+    await resources.close();
+    const qps = n / (elapsed / 1000);
+    const perQueryMs = elapsed / n;
+    ctx.log(
+      `${qps.toFixed(0)} queries/s through the queue (${(perQueryMs * 1000).toFixed(1)} µs/query), direct ${(directPerQueryMs * 1000).toFixed(1)} µs/query; commands counted ${stats.commands}; setup ${(performance.now() - started - elapsed).toFixed(0)} ms`,
+    );
+    return {
+      name: 'visa.queue',
+      unit: 'queries/s',
+      value: qps,
+      vs: { direct: perQueryMs / directPerQueryMs },
+      details: {
+        n,
+        directQueriesPerSecond: 1000 / directPerQueryMs,
+        commands: stats.commands,
+        latencyMs: stats.latencyMs,
+        goal: 'value >= 20000, vs.direct <= 1.3 (rust-daq: 13,228 commands/s)',
+      },
+    };
+  } finally {
+    await stopSim(sim);
+  }
+}
+
+export const hardwareBenchmark: Benchmark = {
+  subject: 'hardware',
+  async run(ctx) {
+    return [await serialLeaseQuery(ctx), await visaQueue(ctx)];
+  },
+};
