@@ -294,7 +294,9 @@ export class VisaSessionManager implements AsyncDisposable {
       began = true;
       const result = await job.run(session, deadline);
       entry.latency.recordMs(performance.now() - started);
-      job.resolve(result);
+      // Hand the reply back after the next queued command has been written: the session
+      // is the bottleneck, so its next write must not wait behind this caller's reply path.
+      setImmediate(() => job.resolve(result));
     } catch (e) {
       if (isTimeout(e)) s.timeouts++;
       else s.errors++;
