@@ -76,18 +76,19 @@ t.test('every injected serial fault gives a clear error and the next operation w
     await sim.close();
     await rm(dir, { recursive: true, force: true });
   });
-  const q = { terminator: '\n', timeoutMs: 300 };
+  const q = { terminator: '\n', timeoutMs: 3000 };
   {
     await using l = await pool.lease(link, { owner: 'v2:p' });
     await l.write('E0\n');
     await l.readLine('\n', q);
   }
-  const ask = async () => {
+  // Generous unless the timeout is what a case checks: the suite must not be timing-flaky under load.
+  const ask = async (timeoutMs = 3000) => {
     await using l = await pool.lease(link, { owner: 'v2:p' });
-    return await l.query('D?\n', q); // not `return l.query`: the lease would be released first
+    return await l.query('D?\n', { terminator: '\n', timeoutMs }); // not `return l.query`: the lease would be released first
   };
   sim.injectOnce({ kind: 'drop' });
-  await t.rejects(ask(), {
+  await t.rejects(ask(300), {
     code: 'DAQ_READ_TIMEOUT',
     message: /no reply on .*ttyNEWPORT within 300 ms for v2:p \(nothing received\)/,
   });
@@ -99,8 +100,8 @@ t.test('every injected serial fault gives a clear error and the next operation w
   t.equal(garbage.length, 9, 'and stays within its line');
   t.equal(await ask(), '+.1000E-2', 'after a corrupted reply');
 
-  sim.injectOnce({ kind: 'late', lateMs: 500 });
-  await t.rejects(ask(), { code: 'DAQ_READ_TIMEOUT' });
+  sim.injectOnce({ kind: 'late', lateMs: 600 });
+  await t.rejects(ask(300), { code: 'DAQ_READ_TIMEOUT' });
   t.equal(await ask(), '+.1000E-2', 'the late reply was discarded before the next lease');
   t.ok(pool.stats(link).settles >= 1);
 

@@ -4,6 +4,7 @@
 import { DaqError, type SerialLineSettings } from '@daq/core';
 import { nodeSerialLineFactory, type SerialLine, type SerialLineFactory } from './serial-line.js';
 import { SerialLease, type PortState } from './serial-lease.js';
+import { ownedBy } from '../owner.js';
 import { PortCounters, type PortStats } from './port-stats.js';
 
 export interface LeaseOptions {
@@ -358,10 +359,9 @@ export class SerialPortPool implements AsyncDisposable {
    * and cancels its waits: called when a worker exits or crashes. Returns the leases released.
    */
   releaseOwner(owner: string, reason = `${owner} is gone`): number {
-    const matches = (o: string) => o === owner || o.startsWith(`${owner}:`);
     let released = 0;
     for (const port of this.ports.values()) {
-      for (const w of port.waiters.filter((x) => matches(x.owner))) {
+      for (const w of port.waiters.filter((x) => ownedBy(x.owner, owner))) {
         port.waiters.splice(port.waiters.indexOf(w), 1);
         w.cancel();
         w.reject(
@@ -372,7 +372,7 @@ export class SerialPortPool implements AsyncDisposable {
         );
       }
       const holder = port.holder;
-      if (holder && matches(holder.owner)) {
+      if (holder && ownedBy(holder.owner, owner)) {
         holder.end(
           'released',
           new DaqError('DAQ_LEASE_RELEASED', `lease on ${port.path} of ${holder.owner} was released: ${reason}`, {

@@ -3,6 +3,7 @@
 // before the next command, so nobody ever receives another command's (late) reply.
 
 import { DaqError, parseVisaResource, type VisaResource } from '@daq/core';
+import { ownedBy } from '../owner.js';
 import { LatencyHistogram, type Distribution } from '../latency-histogram.js';
 import type { VisaBackend, VisaSession } from './backend.js';
 
@@ -300,17 +301,28 @@ export class VisaSessionManager implements AsyncDisposable {
     } catch (e) {
       if (isTimeout(e)) s.timeouts++;
       else s.errors++;
-      const err =
-        e instanceof DaqError
-          ? e
-          : new DaqError('DAQ_VISA_ERROR', String(e), { resource: entry.resource.canonical }, { cause: e });
-      // Say whose command failed, so a log line alone is enough to act on.
-      Object.assign(err.facts, {
-        resource: entry.resource.canonical,
-        owner: job.owner,
-        command: job.label,
-        timeoutMs: job.timeoutMs,
-      });
+      const facts = { resource: entry.resource.canonical, owner: job.owner, command: job.label, timeoutMs: job.timeoutMs };
+      let err: DaqError;
+      if (isTimeout(e)) {
+        // The backend knows only the time left for its own step; say the command's timeout.
+        const detail = (e as DaqError).message;
+        err = new DaqError(
+          'DAQ_VISA_TIMEOUT',
+          `${job.label} from ${job.owner} timed out after ${job.timeoutMs} ms on ${entry.resource.canonical}: ${detail}`,
+          { ...(e as DaqError).facts, ...facts },
+          { cause: e },
+        );
+      } else if (e instanceof DaqError) {
+        err = e;
+        Object.assign(err.facts, facts); // whose command failed, so a log line alone is enough
+      } else {
+        err = new DaqError(
+          'DAQ_VISA_ERROR',
+          `${job.label} from ${job.owner} failed on ${entry.resource.canonical}: ${String(e)}`,
+          facts,
+          { cause: e },
+        );
+      }
       job.reject(err);
       // A timed-out command may still answer: clear before anyone else uses the session.
       if (began) {
@@ -324,10 +336,9 @@ export class VisaSessionManager implements AsyncDisposable {
 
   /** Fails every queued command of `owner` (a worker that exited); returns how many. */
   failOwner(owner: string, reason = `${owner} is gone`): number {
-    const matches = (o: string) => o === owner || o.startsWith(`${owner}:`);
     let failed = 0;
     for (const entry of this.entries.values()) {
-      for (const job of entry.queue.filter((j) => matches(j.owner))) {
+      for (const job of entry.queue.filter((j) => ownedBy(j.owner, owner))) {
         entry.queue.splice(entry.queue.indexOf(job), 1);
         clearTimeout(job.queueTimer);
         job.reject(
