@@ -14,9 +14,15 @@ t.test('an identity is read once, shared by concurrent callers, and failures are
   t.equal(a, b);
   t.match(a, { key: 'dmm', manufacturer: 'Keysight Technologies', model: '34465A', serial: 'MY12345', firmware: 'A.03.01' });
   t.equal(cache.get('dmm'), a);
-  t.same(cache.entries().map((e) => e.key), ['dmm']);
+  t.same(
+    cache.entries().map((e) => e.key),
+    ['dmm'],
+  );
 
-  await t.rejects(cache.identify('bad', async () => Promise.reject(new Error('no reply'))), /no reply/);
+  await t.rejects(
+    cache.identify('bad', async () => Promise.reject(new Error('no reply'))),
+    /no reply/,
+  );
   t.equal(cache.get('bad'), undefined);
   const retried = await cache.identify('bad', async () => parseIdn('bad', 'A,B'));
   t.match(retried, { manufacturer: 'A', model: 'B', serial: undefined });

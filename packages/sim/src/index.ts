@@ -2,16 +2,35 @@
 // (pseudo-terminals and TCP sockets), with fault injection. Written from the manuals,
 // independently of the drivers.
 export * from './faults.js';
-export { Pty, pointLink } from './pty.js';
+export { Pty, pointLink, removeLink, type PtyOptions } from './pty.js';
 export {
   SerialSimulator,
   byteTimeMs,
+  type FramedCommand,
   type Reply,
   type SerialSimulatorOptions,
   type SimulatorCounters,
 } from './serial-simulator.js';
-export { Newport1830CSimulator, formatWatts, type Newport1830COptions } from './newport-1830c.js';
-export { ElliptecBusSimulator, hex32, parseHex32, type ElliptecDeviceOptions, type ElliptecModel } from './elliptec-bus.js';
+export {
+  ElliptecBusSimulator,
+  ElliptecDevice,
+  ElliptecStatus,
+  hex32,
+  parseHex32,
+  type ElliptecBusOptions,
+  type ElliptecDeviceOptions,
+  type ElliptecModel,
+} from './elliptec-bus.js';
+export {
+  Newport1830CSimulator,
+  FILTER_MS,
+  StatusBits,
+  formatWatts,
+  type Newport1830COptions,
+  type Units,
+} from './newport-1830c.js';
+export { Esp300Simulator, Esp300Axis, AxisError, Trajectory, type Esp300Options, type Esp300AxisOptions } from './esp300.js';
+export { MaiTaiSimulator, MaiTaiErrorBits, type MaiTaiOptions } from './maitai.js';
 export * from './scpi-engine.js';
 export * from './scpi-tcp-simulator.js';
 export { startSimulators, type SimEndpoint, type SimulatorSet } from './simulator-set.js';

@@ -1,30 +1,59 @@
-// Base of every serial instrument simulator: a pty, command framing, replies paced at the
-// configured baud rate (a pty ignores baud, so byte time is added here), fault injection,
-// disconnect/reconnect, and counters.
+// Base of every serial instrument simulator: owns the pty, frames bytes into commands, runs
+// them one at a time in instrument time, and sends replies one at a time at the line's speed.
+//
+// Timing model (a pty ignores baud rate, so it is added here; 8N1 = 10 bits per byte):
+// - a command is complete when its last byte would have arrived on the wire;
+// - the instrument processes commands in order; a reply is ready after the instrument's own
+//   time (measurement, motion) plus any fault delay; until a reply is ready the instrument
+//   is busy and does not start the next command, unless the reply is a `background` one
+//   (e.g. the end of a move, while the instrument keeps answering);
+// - the line carries one reply at a time, earliest ready first, and the client sees it only
+//   when its last byte has been sent.
 
-import { unlinkSync } from 'node:fs';
+import { DaqError } from '@daq/core';
 import { FaultInjector, type FaultSettings, type OneShotFault } from './faults.js';
-import { Pty, pointLink } from './pty.js';
+import { Pty, pointLink, removeLink } from './pty.js';
 
 export interface SerialSimulatorOptions {
+  /** The instrument's line speed; a client opening the port at another speed is not understood. */
   baudRate?: number;
   faults?: Partial<FaultSettings>;
-  /** A stable symlink to the current pty (survives disconnect/reconnect). */
+  /** A stable symlink to the current pty (survives disconnect/reconnect, like /dev/serial/by-id). */
   linkPath?: string;
+  /** Ignore input when the client's port speed differs from the instrument's (default true). */
+  strictBaud?: boolean;
 }
 
 export interface Reply {
+  /** The bytes to send, terminator included. */
   text: string;
-  /** Instrument time before the reply starts (measurement, motion), in ms. */
+  /** Instrument time from the start of processing until the reply is ready, in ms. */
   afterMs?: number;
+  /** The instrument keeps processing commands until this reply is due (e.g. a move's end). */
+  background?: boolean;
+}
+
+/** A command found in the input, and the index just past its last byte. */
+export interface FramedCommand {
+  text: string;
+  end: number;
 }
 
 export interface SimulatorCounters {
+  /** Commands framed and processed. */
   commands: number;
+  /** Replies written to the line (after faults). */
   replies: number;
+  /** Replies the fault injector decided on, with its verdicts. */
+  decided: number;
   dropped: number;
   corrupted: number;
   late: number;
+  /** Bytes discarded because the client's port speed did not match the instrument's. */
+  framingErrors: number;
+  /** Reply bytes lost because nobody read the port and the pty's buffer was full. */
+  overflowBytes: number;
+  /** Times the pty was created (1 + reconnects). */
   connects: number;
 }
 
@@ -33,144 +62,240 @@ export function byteTimeMs(bytes: number, baudRate: number): number {
   return (bytes * 10 * 1000) / baudRate;
 }
 
+interface Outgoing {
+  readyAt: number;
+  seq: number;
+  bytes: Buffer;
+}
+
 export abstract class SerialSimulator implements AsyncDisposable {
   readonly faults: FaultInjector;
   readonly baudRate: number;
-  private pty: Pty | undefined;
-  private input: Buffer = Buffer.alloc(0);
-  private readonly timers = new Set<NodeJS.Timeout>();
   private readonly linkPath: string | undefined;
-  private connects = 0;
-  private commandCount = 0;
-  private replyCount = 0;
+  private readonly strictBaud: boolean;
+  private pty: Pty | undefined;
+  private closed = false;
+  private input: Buffer = Buffer.alloc(0);
+  /** When the last byte received so far finished arriving on the simulated wire. */
+  private inputFreeAt = 0;
+  /** When the instrument may start processing the next command. */
+  private deviceFreeAt = 0;
+  private readonly outgoing: Outgoing[] = [];
+  private seq = 0;
+  /** When the reply now on the wire (if any) has been fully sent. */
+  private lineFreeAt = 0;
+  private sending: NodeJS.Timeout | undefined;
+  private waiting: NodeJS.Timeout | undefined;
+  private partialTimer: NodeJS.Timeout | undefined;
+  private readonly stats = { commands: 0, replies: 0, framingErrors: 0, overflowBytes: 0, connects: 0 };
 
   constructor(options: SerialSimulatorOptions, defaultBaud: number) {
     this.baudRate = options.baudRate ?? defaultBaud;
     this.faults = new FaultInjector(options.faults);
     this.linkPath = options.linkPath;
+    this.strictBaud = options.strictBaud ?? true;
   }
 
   /** The path a client opens: the stable link if one was asked for, else /dev/pts/N. */
   get path(): string {
     if (this.linkPath) return this.linkPath;
-    if (!this.pty) throw new Error('simulator not started');
+    if (!this.pty) throw new DaqError('DAQ_CLOSED', 'simulator not started (or disconnected): call start() or reconnect()');
     return this.pty.path;
   }
 
-  /** The current /dev/pts/N. */
+  /** The current /dev/pts/N, undefined while disconnected. */
   get ptyPath(): string | undefined {
     return this.pty?.path;
   }
 
+  get connected(): boolean {
+    return this.pty !== undefined;
+  }
+
   get counters(): SimulatorCounters {
     const f = this.faults.counts;
-    return {
-      commands: this.commandCount,
-      replies: this.replyCount,
-      dropped: f.dropped,
-      corrupted: f.corrupted,
-      late: f.late,
-      connects: this.connects,
-    };
+    return { ...this.stats, decided: f.replies, dropped: f.dropped, corrupted: f.corrupted, late: f.late };
   }
 
+  /** Creates the pty (and link); resolves to the path clients open. */
   async start(): Promise<string> {
-    this.connect();
+    if (this.closed) throw new DaqError('DAQ_CLOSED', 'simulator closed: create a new one');
+    if (!this.pty) this.connect();
     return this.path;
   }
 
-  private connect(): void {
-    this.pty = Pty.open((chunk) => this.onInput(chunk));
-    this.connects++;
-    this.input = Buffer.alloc(0);
-    if (this.linkPath) pointLink(this.linkPath, this.pty.path);
-  }
-
-  /** The device disappears: clients see the port close with an error. */
+  /** The device disappears: the pty closes (clients get an error and a close) and the link goes. */
   disconnect(): void {
-    this.cancelReplies();
+    this.cancelIo();
     this.pty?.close();
     this.pty = undefined;
+    if (this.linkPath) removeLink(this.linkPath);
   }
 
-  /** The device comes back on a new pty; the stable link (if any) now points at it. */
+  /** The device comes back on a new pty with its state kept; the link (if any) points at it. */
   reconnect(): string {
-    if (this.pty) this.disconnect();
+    if (this.closed) throw new DaqError('DAQ_CLOSED', 'simulator closed: create a new one');
+    this.disconnect();
     this.connect();
     return this.path;
   }
 
-  /** Applies `fault` to the next reply. */
+  /** Applies `fault` to the next reply the instrument produces. */
   injectOnce(fault: OneShotFault): void {
     this.faults.once(fault);
   }
 
-  private onInput(chunk: Buffer): void {
-    this.input = this.input.length ? Buffer.concat([this.input, chunk]) : chunk;
-    const { commands, rest } = this.frame(this.input);
-    this.input = rest;
-    // Commands that arrived together were sent one after another: the k-th is complete
-    // only after the bytes of all before it.
-    let inputMs = 0;
-    for (const command of commands) {
-      this.commandCount++;
-      inputMs += byteTimeMs(command.length, this.baudRate);
-      for (const reply of this.handle(command)) this.schedule(reply, inputMs);
-    }
+  /** Releases the pty, the link and every timer. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.disconnect();
   }
 
-  /** Splits input into whole commands; the default ends commands at CR and/or LF. */
-  protected frame(input: Buffer): { commands: string[]; rest: Buffer } {
-    const commands: string[] = [];
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Splits input into whole commands; by default a command ends at CR and/or LF. */
+  protected frame(input: Buffer): { commands: FramedCommand[]; rest: Buffer } {
+    const commands: FramedCommand[] = [];
     let start = 0;
     for (let i = 0; i < input.length; i++) {
-      const b = input[i];
-      if (b === 0x0d || b === 0x0a) {
-        if (i > start) commands.push(input.subarray(start, i).toString('latin1'));
+      if (input[i] === 0x0d || input[i] === 0x0a) {
+        if (i > start) commands.push({ text: input.toString('latin1', start, i), end: i + 1 });
         start = i + 1;
       }
     }
     return { commands, rest: input.subarray(start) };
   }
 
-  /** The instrument: a command in, zero or more replies out (with their terminators). */
-  protected abstract handle(command: string): Reply[];
+  /**
+   * The instrument: processes one command at instrument time `at` (performance.now() ms,
+   * possibly a little ahead of now) and returns its replies, terminators included.
+   */
+  protected abstract handle(command: string, at: number): Reply[];
 
   /** The terminator a corrupted reply keeps. */
   protected abstract get replyTerminator(): string;
 
-  private schedule(reply: Reply, inputMs: number): void {
-    const fate = this.faults.decide();
-    if (fate.drop) return;
-    let bytes: Buffer = Buffer.from(reply.text, 'latin1');
-    if (fate.corrupt) bytes = Buffer.from(this.faults.corrupt(bytes, Buffer.from(this.replyTerminator, 'latin1')));
-    const delay = inputMs + (reply.afterMs ?? 0) + byteTimeMs(bytes.length, this.baudRate) + fate.delayMs;
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (!this.pty) return;
-      this.replyCount++;
-      this.pty.write(bytes);
-    }, delay);
-    this.timers.add(timer);
+  /** How long the instrument is busy with a command that sends nothing (default 0). */
+  protected commandTimeMs(_command: string): number {
+    return 0;
   }
 
-  private cancelReplies(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+  /** Incomplete input older than this is handed to `onPartialTimeout` (default: never). */
+  protected get partialTimeoutMs(): number | undefined {
+    return undefined;
   }
 
-  async close(): Promise<void> {
-    this.disconnect();
-    if (this.linkPath) {
-      try {
-        unlinkSync(this.linkPath);
-      } catch {
-        // already gone
-      }
+  /** Called with input left incomplete for `partialTimeoutMs`; the input is then discarded. */
+  protected onPartialTimeout(_rest: Buffer): void {}
+
+  private connect(): void {
+    this.pty = Pty.open((chunk) => this.onInput(chunk), { baudRate: this.baudRate });
+    this.stats.connects++;
+    this.input = Buffer.alloc(0);
+    if (this.linkPath) pointLink(this.linkPath, this.pty.path);
+  }
+
+  private onInput(chunk: Buffer): void {
+    const now = performance.now();
+    const clientBaud = this.pty?.clientBaudRate();
+    if (this.strictBaud && clientBaud !== undefined && clientBaud !== this.baudRate) {
+      // At the wrong speed the instrument's UART sees only framing errors.
+      this.stats.framingErrors += chunk.length;
+      return;
     }
+    const earlier = this.input.length;
+    this.input = earlier ? Buffer.concat([this.input, chunk]) : Buffer.from(chunk);
+    const wireStart = Math.max(now, this.inputFreeAt);
+    this.inputFreeAt = wireStart + byteTimeMs(chunk.length, this.baudRate);
+    const { commands, rest } = this.frame(this.input);
+    this.input = Buffer.from(rest);
+    for (const c of commands) {
+      const arrived = wireStart + byteTimeMs(Math.max(0, c.end - earlier), this.baudRate);
+      this.run(c.text, arrived);
+    }
+    this.armPartialTimer();
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
+  private run(command: string, arrivedAt: number): void {
+    this.stats.commands++;
+    const at = Math.max(arrivedAt, this.deviceFreeAt);
+    this.deviceFreeAt = at + this.commandTimeMs(command);
+    for (const reply of this.handle(command, at)) this.send(reply, at);
+  }
+
+  private send(reply: Reply, at: number): void {
+    const fate = this.faults.decide();
+    const readyAt = at + (reply.afterMs ?? 0) + fate.delayMs;
+    if (!reply.background) this.deviceFreeAt = Math.max(this.deviceFreeAt, readyAt);
+    if (fate.drop || !this.pty) return;
+    let bytes = Buffer.from(reply.text, 'latin1');
+    if (fate.corrupt) bytes = Buffer.from(this.faults.corrupt(bytes, Buffer.from(this.replyTerminator, 'latin1')));
+    const item: Outgoing = { readyAt, seq: this.seq++, bytes };
+    let i = this.outgoing.length;
+    while (i > 0 && this.outgoing[i - 1]!.readyAt > readyAt) i--;
+    this.outgoing.splice(i, 0, item);
+    this.pump();
+  }
+
+  /** Starts the earliest ready reply when the line is free; one reply on the wire at a time. */
+  private pump(): void {
+    if (this.sending || !this.pty) return;
+    if (this.waiting) clearTimeout(this.waiting);
+    this.waiting = undefined;
+    const head = this.outgoing[0];
+    if (!head) return;
+    const now = performance.now();
+    const start = Math.max(head.readyAt, this.lineFreeAt);
+    if (start > now) {
+      this.waiting = setTimeout(() => {
+        this.waiting = undefined;
+        this.pump();
+      }, start - now);
+      return;
+    }
+    this.outgoing.shift();
+    this.lineFreeAt = start + byteTimeMs(head.bytes.length, this.baudRate);
+    this.finishAt(head.bytes);
+  }
+
+  /** Writes `bytes` when the line has sent them (timers may fire early by a fraction of a ms). */
+  private finishAt(bytes: Buffer): void {
+    this.sending = setTimeout(
+      () => {
+        this.sending = undefined;
+        if (performance.now() < this.lineFreeAt) return this.finishAt(bytes);
+        const pty = this.pty;
+        if (pty) {
+          const taken = pty.write(bytes);
+          this.stats.overflowBytes += bytes.length - taken;
+          this.stats.replies++;
+        }
+        this.pump();
+      },
+      Math.max(0, this.lineFreeAt - performance.now()),
+    );
+  }
+
+  private armPartialTimer(): void {
+    if (this.partialTimer) clearTimeout(this.partialTimer);
+    this.partialTimer = undefined;
+    const ms = this.partialTimeoutMs;
+    if (ms === undefined || this.input.length === 0) return;
+    this.partialTimer = setTimeout(() => {
+      this.partialTimer = undefined;
+      const rest = this.input;
+      this.input = Buffer.alloc(0);
+      this.onPartialTimeout(rest);
+    }, ms);
+  }
+
+  /** Forgets queued replies, timers and half-received input (the line is gone). */
+  private cancelIo(): void {
+    for (const t of [this.sending, this.waiting, this.partialTimer]) if (t) clearTimeout(t);
+    this.sending = this.waiting = this.partialTimer = undefined;
+    this.outgoing.length = 0;
+    this.input = Buffer.alloc(0);
   }
 }

@@ -13,6 +13,8 @@ import {
 import { faultsFromConfig } from './faults.js';
 import { ElliptecBusSimulator } from './elliptec-bus.js';
 import { Newport1830CSimulator } from './newport-1830c.js';
+import { Esp300Simulator } from './esp300.js';
+import { MaiTaiSimulator } from './maitai.js';
 import { ScpiTcpSimulator } from './scpi-tcp-simulator.js';
 import type { SerialSimulator } from './serial-simulator.js';
 
@@ -75,6 +77,10 @@ export async function startSimulators(config: DaqConfig): Promise<SimulatorSet> 
         sim = new ElliptecBusSimulator({ devices: addresses.map((address) => ({ address })), baudRate, faults });
       } else if (device?.type === 'Newport1830C') {
         sim = new Newport1830CSimulator({ baudRate, faults, wavelengthNm: device.wavelength_nm });
+      } else if (device?.type === 'ESP300') {
+        sim = new Esp300Simulator({ baudRate, faults });
+      } else if (device?.type === 'MaiTai') {
+        sim = new MaiTaiSimulator({ baudRate, faults });
       }
       if (!sim) continue; // reported per instrument below
       portPath.set(port, await sim.start());
