@@ -21,6 +21,9 @@ export const ErrorCodes = [
   'DAQ_ABORTED',
   'DAQ_RING_FULL',
   'DAQ_WORKER',
+  'DAQ_UNKNOWN_INSTRUMENT',
+  'DAQ_UNKNOWN_COMMAND',
+  'DAQ_TIMEOUT',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

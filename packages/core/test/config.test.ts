@@ -28,7 +28,14 @@ camera_name = "pvcam0"
 `);
   t.same(warnings, []);
   t.same(config.application, { name: 'daq', log_level: 'info', data_dir: 'data', simulate: false });
-  t.same(config.broker, { serial_lease_timeout_ms: 2000, visa_timeout_ms: 2000 });
+  t.same(config.broker, {
+    serial_lease_timeout_ms: 2000,
+    visa_timeout_ms: 2000,
+    heartbeat_interval_ms: 1000,
+    heartbeat_timeout_ms: 5000,
+    start_timeout_ms: 30000,
+    shutdown_timeout_ms: 5000,
+  });
   t.equal(config.v2.enabled, true, 'a present section is enabled');
   t.same(config.v2.storage, { enabled: true, flush_interval_ms: 1000 });
   t.same(config.v2.instruments[0], {
@@ -52,7 +59,16 @@ t.test('an absent section is a disabled subsystem', async (t) => {
   const { config } = parseConfig(
     '[v4]\n[[v4.instruments]]\nid = "m"\ntype = "ScpiInstrument"\nresource = "TCPIP::h::1::SOCKET"\n',
   );
-  t.same(config.v2, { enabled: false, instruments: [], storage: { enabled: true, flush_interval_ms: 1000 } });
+  t.same(config.v2, {
+    enabled: false,
+    instruments: [],
+    storage: { enabled: true, flush_interval_ms: 1000 },
+    restart: 'on-failure',
+    max_restarts: 3,
+    restart_backoff_ms: 1000,
+    batch_rows: 1000,
+    batch_interval_ms: 100,
+  });
   t.equal(config.v4.enabled, true);
 });
 

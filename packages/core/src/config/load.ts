@@ -9,7 +9,7 @@ import { didYouMean } from '../did-you-mean.js';
 import { configSchema } from './schema.js';
 import { PositionIndex, formatKeyPath, type KeyPath } from './locate.js';
 import { semanticChecks, type PlacedInstrument } from './semantic.js';
-import type { Subsystem } from './instrument-types.js';
+import type { JsonSchema, Subsystem } from './instrument-types.js';
 import type { DaqConfig, InstrumentConfig, LoadedConfig } from './types.js';
 
 const ajv = new Ajv2020({ allErrors: true, useDefaults: true, verbose: true, strict: true, allowUnionTypes: true });
@@ -75,8 +75,21 @@ function describeSchemaError(e: ErrorObject): { path: KeyPath; message: string }
   }
 }
 
+type ObjectSchema = { properties: Record<string, JsonSchema> };
+const sectionSchema = (name: string) => (configSchema.properties as Record<string, ObjectSchema>)[name]!;
+
+/** The defaults the schema gives a section's keys (one level down for nested tables). */
+function sectionDefaults<T>(schema: ObjectSchema): T {
+  return Object.fromEntries(
+    Object.entries(schema.properties)
+      .filter(([, v]) => 'default' in v)
+      .map(([k, v]) => [k, 'properties' in v ? sectionDefaults(v as ObjectSchema) : structuredClone(v.default)]),
+  ) as T;
+}
+
+/** An absent [v2]/[v4]: disabled, with the schema's defaults for everything else. */
 function emptySubsystem(): DaqConfig['v2'] {
-  return { enabled: false, instruments: [], storage: { enabled: true, flush_interval_ms: 1000 } };
+  return { ...sectionDefaults<DaqConfig['v2']>(sectionSchema('v2')), enabled: false };
 }
 
 /** Validates configuration text; never throws for bad input. `file` is used in messages. */
@@ -120,8 +133,8 @@ export function validateConfigText(text: string, file: string): ValidationResult
   // Semantic checks see the defaulted document, restricted to instruments the schema accepted.
   const doc = (typeof data === 'object' && data !== null ? data : {}) as Partial<DaqConfig>;
   const config: DaqConfig = {
-    application: doc.application ?? { name: 'daq', log_level: 'info', data_dir: 'data', simulate: false },
-    broker: doc.broker ?? { serial_lease_timeout_ms: 2000, visa_timeout_ms: 2000 },
+    application: doc.application ?? sectionDefaults(sectionSchema('application')),
+    broker: doc.broker ?? sectionDefaults(sectionSchema('broker')),
     v2: (doc.v2 as DaqConfig['v2'] | undefined) ?? emptySubsystem(),
     v4: (doc.v4 as DaqConfig['v4'] | undefined) ?? (emptySubsystem() as DaqConfig['v4']),
   };

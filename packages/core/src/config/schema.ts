@@ -58,6 +58,40 @@ function subsystemSchema(subsystem: Subsystem): JsonSchema {
         description: `The [[${subsystem}.instruments]] tables; see Instruments.`,
       },
       storage,
+      restart: {
+        enum: ['never', 'on-failure'],
+        default: 'on-failure',
+        description:
+          'What the broker does when this subsystem\'s worker crashes (an exception, process.exit, or no heartbeat): "on-failure" restarts it after restart_backoff_ms (doubling each time) up to max_restarts times; "never" leaves it stopped. The other subsystem keeps running either way.',
+      },
+      max_restarts: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 1000,
+        default: 3,
+        description: 'Restarts allowed in one run before the subsystem is left stopped.',
+      },
+      restart_backoff_ms: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 600000,
+        default: 1000,
+        description: 'Wait before the first restart; doubled for each further restart, at most 60 s.',
+      },
+      batch_rows: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 1000000,
+        default: 1000,
+        description: 'Readings per batch sent to the broker (V4: rows per Arrow record batch).',
+      },
+      batch_interval_ms: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 60000,
+        default: 100,
+        description: 'Longest time a reading waits in the worker before its batch is sent.',
+      },
     },
   };
 }
@@ -114,6 +148,35 @@ export const configSchema: JsonSchema = {
           maximum: 600000,
           default: 2000,
           description: 'Default per-command VISA timeout.',
+        },
+        heartbeat_interval_ms: {
+          type: 'integer',
+          minimum: 10,
+          maximum: 60000,
+          default: 1000,
+          description: 'How often the broker checks that each worker thread still answers.',
+        },
+        heartbeat_timeout_ms: {
+          type: 'integer',
+          minimum: 10,
+          maximum: 600000,
+          default: 5000,
+          description:
+            'A worker that has not answered a heartbeat for this long is declared unresponsive, terminated and reported.',
+        },
+        start_timeout_ms: {
+          type: 'integer',
+          minimum: 100,
+          maximum: 600000,
+          default: 30000,
+          description: 'Longest a subsystem may take to start its worker and initialise its instruments.',
+        },
+        shutdown_timeout_ms: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 600000,
+          default: 5000,
+          description: 'Longest a subsystem may take to stop cleanly; after it the worker is terminated and that is reported.',
         },
       },
     },

@@ -102,15 +102,30 @@ export interface StorageConfig {
   flush_interval_ms: number;
 }
 
+export type RestartPolicy = 'never' | 'on-failure';
+
 export interface SubsystemConfig<I> {
   enabled: boolean;
   instruments: I[];
   storage: StorageConfig;
+  restart: RestartPolicy;
+  max_restarts: number;
+  restart_backoff_ms: number;
+  batch_rows: number;
+  batch_interval_ms: number;
 }
 
 export interface DaqConfig {
   application: { name: string; log_level: LogLevel; data_dir: string; simulate: boolean };
-  broker: { visa_library?: string; serial_lease_timeout_ms: number; visa_timeout_ms: number };
+  broker: {
+    visa_library?: string;
+    serial_lease_timeout_ms: number;
+    visa_timeout_ms: number;
+    heartbeat_interval_ms: number;
+    heartbeat_timeout_ms: number;
+    start_timeout_ms: number;
+    shutdown_timeout_ms: number;
+  };
   /** Absent section: disabled, no instruments. */
   v2: SubsystemConfig<V2InstrumentConfig>;
   v4: SubsystemConfig<V4InstrumentConfig>;

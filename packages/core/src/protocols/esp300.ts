@@ -1,0 +1,45 @@
+// Newport ESP300 protocol codec (PROTOCOLS.md; ESP300 user's manual, section 3): axis
+// commands `<axis><CMD>[value]`, CR out and CR LF back; errors are read with `TB?`.
+
+import { DaqError } from '../errors.js';
+
+export interface Esp300Error {
+  code: number;
+  timestamp: number;
+  message: string;
+  /** The axis for axis errors (code = axis × 100 + n), else undefined. */
+  axis?: number;
+}
+
+/** Parses a `TB?` reply: `code, timestamp, MESSAGE`. */
+export function parseEsp300ErrorBuffer(instrument: string, reply: string): Esp300Error {
+  const m = /^\s*(\d+)\s*,\s*(\d+)\s*,\s*(.*?)\s*$/.exec(reply);
+  if (!m)
+    throw new DaqError(
+      'DAQ_INSTRUMENT',
+      `${instrument}: unexpected reply ${JSON.stringify(reply)} to "TB?" (expected "code, timestamp, MESSAGE")`,
+      { instrument, reply },
+    );
+  const code = Number(m[1]);
+  return { code, timestamp: Number(m[2]), message: m[3]!, axis: code >= 100 ? Math.floor(code / 100) : undefined };
+}
+
+/** Parses a numeric reply such as `10.00000` or `-2.5`. */
+export function parseEsp300Number(instrument: string, command: string, reply: string): number {
+  const t = reply.trim();
+  if (/^[+-]?(\d+\.?\d*|\.\d+)([Ee][+-]?\d+)?$/.test(t)) return Number(t);
+  throw new DaqError(
+    'DAQ_INSTRUMENT',
+    `${instrument}: unexpected reply ${JSON.stringify(reply)} to "${command}" (expected a number)`,
+    {
+      instrument,
+      command,
+      reply,
+    },
+  );
+}
+
+/** Formats a position or velocity for a command (the controller takes up to 6 decimals). */
+export function esp300Value(v: number): string {
+  return Number(v.toFixed(6)).toString();
+}

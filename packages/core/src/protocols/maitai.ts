@@ -1,0 +1,33 @@
+// Spectra-Physics MaiTai protocol codec (PROTOCOLS.md; MaiTai user's manual, "RS-232
+// commands"): LF-terminated text; values come back with their unit attached (`820nm`, `3.00W`).
+
+import { DaqError } from '../errors.js';
+
+export const MAITAI_MIN_NM = 690;
+export const MAITAI_MAX_NM = 1040;
+
+/** Parses `820nm`, `3.00W`, `45.2%` or a bare number; `unit` is the suffix expected (case-insensitive). */
+export function parseMaiTaiValue(instrument: string, command: string, reply: string, unit: string): number {
+  const m = /^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[Ee][+-]?\d+)?)\s*([A-Za-z%]*)\s*$/.exec(reply);
+  if (m && (m[2] === '' || m[2]!.toLowerCase() === unit.toLowerCase())) return Number(m[1]);
+  throw new DaqError(
+    'DAQ_INSTRUMENT',
+    `${instrument}: unexpected reply ${JSON.stringify(reply)} to "${command}" (expected a number in ${unit})`,
+    { instrument, command, reply },
+  );
+}
+
+/** `shut?` and `*stb?` style flags: "0" or "1". */
+export function parseMaiTaiFlag(instrument: string, command: string, reply: string): boolean {
+  const t = reply.trim();
+  if (t === '0' || t === '1') return t === '1';
+  throw new DaqError(
+    'DAQ_INSTRUMENT',
+    `${instrument}: unexpected reply ${JSON.stringify(reply)} to "${command}" (expected 0 or 1)`,
+    {
+      instrument,
+      command,
+      reply,
+    },
+  );
+}

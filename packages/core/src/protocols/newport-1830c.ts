@@ -1,0 +1,37 @@
+// Newport 1830-C protocol codec (PROTOCOLS.md; Newport 1830-C user's manual, "Computer
+// interface"): single-letter commands, LF-terminated replies; `D?` answers a number in
+// scientific notation, or ERR/OVER/UNDER/SAT.
+
+import { DaqError } from '../errors.js';
+
+export const NEWPORT_UNITS = { 1: 'W', 2: 'dBm', 3: 'dB', 4: 'REL' } as const;
+export const NEWPORT_FILTERS = { slow: 'F1', medium: 'F2', fast: 'F3' } as const;
+
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([Ee][+-]?\d+)?$/;
+
+/** Parses a `D?` reply; a saturation or error word becomes a DaqError that names it. */
+export function parseNewportReading(instrument: string, reply: string): number {
+  const text = reply.trim();
+  if (NUMBER.test(text)) return Number(text);
+  const word = text.toUpperCase();
+  const meaning: Record<string, string> = {
+    ERR: 'the meter reports an error',
+    OVER: 'the signal is over range; select a higher range or add the attenuator (A1)',
+    UNDER: 'the signal is under range; select a lower range',
+    SAT: 'the detector is saturated; reduce the power or add the attenuator (A1)',
+  };
+  throw new DaqError(
+    'DAQ_INSTRUMENT',
+    meaning[word]
+      ? `${instrument}: reading ${word}: ${meaning[word]}`
+      : `${instrument}: unexpected reply ${JSON.stringify(reply)} to "D?" (expected a number such as +.75E-9)`,
+    { instrument, command: 'D?', reply },
+  );
+}
+
+/** `Wnnnn`: four digits, 300-1100 nm. */
+export function newportWavelengthCommand(nm: number): string {
+  if (!Number.isInteger(nm) || nm < 300 || nm > 1100)
+    throw new DaqError('DAQ_INVALID_ARGUMENT', `Newport 1830-C wavelength must be an integer 300-1100 nm, got ${nm}`);
+  return `W${String(nm).padStart(4, '0')}`;
+}

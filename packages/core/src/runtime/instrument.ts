@@ -1,0 +1,35 @@
+// What a subsystem host needs from a driver, whatever its API generation: start-up with an
+// identity read, one poll producing readings, named commands, and an orderly shutdown.
+
+import type { CommandTable } from './command-table.js';
+
+/** One reading of one channel; the host stamps it with the shared clock. */
+export interface Reading {
+  channel: string;
+  value: number;
+  unit: string;
+  /** Set by drivers that know when the instrument took the reading; else the host stamps it on arrival. */
+  timestampNs?: bigint;
+}
+
+export interface HostedInstrument {
+  readonly id: string;
+  readonly type: string;
+  /** Readings per second; 0: never polled. */
+  readonly pollHz: number;
+  /** Opens the conversation and reads the identity (Elliptec `in`, `*IDN?`, ...); returns it for status. */
+  initialize(): Promise<string>;
+  read(): Promise<Reading[]>;
+  readonly commands: CommandTable;
+  /** Leaves the instrument in a safe state; called once, after polling and commands have stopped. */
+  shutdown(): Promise<void>;
+}
+
+/** Where a host sends readings: the subsystem's own data format (V2 Measurements, V4 Arrow). */
+export interface ReadingSink {
+  accept(instrument: string, readings: readonly Reading[], stampNs: bigint): void;
+  /** Sends whatever is buffered. */
+  flush(): void;
+  /** Rows accepted and rows handed on (posted) so far. */
+  counts(): { accepted: number; delivered: number; batches: number };
+}

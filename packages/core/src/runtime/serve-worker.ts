@@ -1,0 +1,43 @@
+// The wiring every subsystem worker does and nothing more: wait for the broker endpoint and
+// the control channel that the manager posts, then serve the subsystem on the control channel.
+// Comlink is passed in (core does not depend on it).
+
+import type { MessagePort, Transferable } from 'node:worker_threads';
+import type { BrokerApi } from '../rpc.js';
+import type { SubsystemApi } from './subsystem-api.js';
+
+export interface RpcKit {
+  wrap(port: MessagePort): BrokerApi;
+  expose(api: SubsystemApi, port: MessagePort): void;
+}
+
+export type PostToBroker = (message: unknown, transfer?: readonly Transferable[]) => void;
+
+interface ParentPortLike {
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  off(event: 'message', listener: (message: unknown) => void): unknown;
+  postMessage(message: unknown, transfer?: readonly Transferable[]): void;
+}
+
+/** Resolves once both ports have arrived and the subsystem is served. */
+export function serveSubsystemWorker(
+  parent: ParentPortLike,
+  rpc: RpcKit,
+  createSubsystem: (broker: BrokerApi, post: PostToBroker) => SubsystemApi,
+): Promise<void> {
+  return new Promise((resolve) => {
+    let broker: MessagePort | undefined;
+    let control: MessagePort | undefined;
+    const onMessage = (m: unknown) => {
+      const msg = m as { type?: string; port?: MessagePort };
+      if (msg?.type === 'daq:broker') broker = msg.port;
+      else if (msg?.type === 'daq:control') control = msg.port;
+      if (!broker || !control) return;
+      parent.off('message', onMessage);
+      const post: PostToBroker = (message, transfer) => parent.postMessage(message, transfer);
+      rpc.expose(createSubsystem(rpc.wrap(broker), post), control);
+      resolve();
+    };
+    parent.on('message', onMessage);
+  });
+}
