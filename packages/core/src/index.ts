@@ -34,3 +34,7 @@ export * from './protocols/elliptec.js';
 export * from './protocols/newport-1830c.js';
 export * from './protocols/maitai.js';
 export * from './protocols/esp300.js';
+export * from './runtime/buffered-sink.js';
+export * from './protocols/elliptec-device.js';
+export * from './protocols/newport-1830c-device.js';
+export * from './protocols/maitai-device.js';

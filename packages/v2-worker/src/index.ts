@@ -1,2 +1,11 @@
-// @daq/v2-worker: filled in by its issue; kept so the workspace builds.
-export const PACKAGE = '@daq/v2-worker';
+// @daq/v2-worker: the legacy V2 subsystem (drivers, Measurement batches) and its worker entry.
+export { LegacyInstrument } from './legacy-instrument.js';
+export { ElliptecV2 } from './drivers/elliptec.js';
+export { Newport1830CV2 } from './drivers/newport-1830c.js';
+export { MaiTaiV2 } from './drivers/maitai.js';
+export { MockPowerV2 } from './drivers/mock-power.js';
+export { MeasurementSink } from './measurement-sink.js';
+export { createV2Instrument, createV2Subsystem } from './subsystem.js';
+
+/** The worker thread's entry file (TypeScript source when running from source, else the build). */
+export const v2WorkerUrl = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);

@@ -3,7 +3,7 @@
 // Comlink is passed in (core does not depend on it).
 
 import type { MessagePort, Transferable } from 'node:worker_threads';
-import type { BrokerApi } from '../rpc.js';
+import { installErrorTransfer, type BrokerApi, type TransferHandlerLike } from '../rpc.js';
 import type { SubsystemApi } from './subsystem-api.js';
 
 export interface RpcKit {
@@ -40,4 +40,20 @@ export function serveSubsystemWorker(
     };
     parent.on('message', onMessage);
   });
+}
+
+/** The slice of Comlink a worker needs (core does not depend on comlink itself). */
+export interface ComlinkLike {
+  wrap(endpoint: unknown): unknown;
+  expose(api: unknown, endpoint: unknown): void;
+  transferHandlers: Map<string, unknown>;
+}
+
+/** An RpcKit over Comlink and its node adapter, with DaqError transfer installed for this thread. */
+export function comlinkRpcKit(comlink: ComlinkLike, nodeEndpoint: (port: MessagePort) => unknown): RpcKit {
+  installErrorTransfer(comlink.transferHandlers as Map<string, TransferHandlerLike>);
+  return {
+    wrap: (port) => comlink.wrap(nodeEndpoint(port)) as BrokerApi,
+    expose: (api, port) => comlink.expose(api, nodeEndpoint(port)),
+  };
 }

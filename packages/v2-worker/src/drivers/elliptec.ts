@@ -1,0 +1,50 @@
+// V2 Elliptec driver: the legacy API (connect, readMeasurements, named commands) over one
+// device on a shared RS-485 bus.
+
+import {
+  ElliptecDevice,
+  SerialChannel,
+  type CommandTable,
+  type DriverContext,
+  type ElliptecConfig,
+  type Reading,
+} from '@daq/core';
+import { LegacyInstrument } from '../legacy-instrument.js';
+
+export class ElliptecV2 extends LegacyInstrument<ElliptecConfig> {
+  private readonly device: ElliptecDevice;
+
+  constructor(config: ElliptecConfig, context: DriverContext) {
+    super(config, context);
+    const channel = new SerialChannel(context.broker, config.serial_port, {
+      instrument: config.id,
+      timeoutMs: context.leaseTimeoutMs,
+    });
+    this.device = new ElliptecDevice(channel, config.address, config.id);
+  }
+
+  readonly commands: CommandTable = {
+    moveAbs: {
+      params: [{ name: 'position', type: 'number' }],
+      description: 'Move to an absolute position (degrees or mm); returns the position reached.',
+      run: async (position: number) => this.device.move('absolute', position),
+    },
+    moveRel: {
+      params: [{ name: 'distance', type: 'number' }],
+      description: 'Move by a distance (degrees or mm); returns the position reached.',
+      run: async (distance: number) => this.device.move('relative', distance),
+    },
+    home: { params: [], description: 'Home the device; returns the position reached.', run: async () => this.device.home() },
+    getPosition: { params: [], description: 'Current position.', run: async () => this.device.position() },
+    getStatus: { params: [], description: 'Status code and its meaning.', run: async () => this.device.status() },
+  };
+
+  async connect(): Promise<string> {
+    await this.device.identify();
+    return this.device.describe();
+  }
+
+  async readMeasurements(): Promise<Reading[]> {
+    return [{ channel: 'position', value: await this.device.position(), unit: this.device.identity.unit }];
+  }
+}

@@ -1,0 +1,53 @@
+// V2 MockPower: a power meter without hardware, for trying the runtime out. Readings are the
+// configured mean with Gaussian noise from a seeded generator, so runs are repeatable.
+
+import type { CommandTable, DriverContext, MockPowerConfig, Reading } from '@daq/core';
+import { LegacyInstrument } from '../legacy-instrument.js';
+
+/** mulberry32: small, fast, good enough for noise. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class MockPowerV2 extends LegacyInstrument<MockPowerConfig> {
+  private readonly uniform: () => number;
+  private mean: number;
+
+  constructor(config: MockPowerConfig, context: DriverContext) {
+    super(config, context);
+    this.mean = config.power_w;
+    this.uniform = random([...config.id].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619), 2166136261));
+  }
+
+  readonly commands: CommandTable = {
+    readPower: { params: [], description: 'One reading in W.', run: async () => this.sample() },
+    setPower: {
+      params: [{ name: 'watts', type: 'number', min: 0 }],
+      description: 'Changes the mean reading (for trying things out).',
+      run: async (watts: number) => {
+        this.mean = watts;
+      },
+    },
+  };
+
+  private sample(): number {
+    // Box-Muller.
+    const z = Math.sqrt(-2 * Math.log(1 - this.uniform())) * Math.cos(2 * Math.PI * this.uniform());
+    return this.mean * (1 + this.config.noise * z);
+  }
+
+  async connect(): Promise<string> {
+    return `MockPower (simulated, ${this.mean} W ± ${this.config.noise * 100}%)`;
+  }
+
+  async readMeasurements(): Promise<Reading[]> {
+    return [{ channel: 'power', value: this.sample(), unit: 'W' }];
+  }
+}

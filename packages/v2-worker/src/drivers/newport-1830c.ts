@@ -1,0 +1,43 @@
+// V2 Newport 1830-C driver: the legacy API over the shared device client.
+
+import {
+  Newport1830CDevice,
+  SerialChannel,
+  type CommandTable,
+  type DriverContext,
+  type Newport1830CConfig,
+  type Reading,
+} from '@daq/core';
+import { LegacyInstrument } from '../legacy-instrument.js';
+
+export class Newport1830CV2 extends LegacyInstrument<Newport1830CConfig> {
+  private readonly device: Newport1830CDevice;
+
+  constructor(config: Newport1830CConfig, context: DriverContext) {
+    super(config, context);
+    const channel = new SerialChannel(context.broker, config.serial_port, {
+      instrument: config.id,
+      timeoutMs: context.leaseTimeoutMs,
+    });
+    this.device = new Newport1830CDevice(channel, config.id);
+  }
+
+  readonly commands: CommandTable = {
+    readPower: { params: [], description: 'One power reading in W.', run: async () => this.device.power() },
+    setWavelength: {
+      params: [{ name: 'nm', type: 'integer', min: 300, max: 1100 }],
+      description: 'Calibration wavelength in nm.',
+      run: async (nm: number) => this.device.setWavelength(nm),
+    },
+    getWavelength: { params: [], description: 'Calibration wavelength in nm.', run: async () => this.device.wavelength() },
+  };
+
+  async connect(): Promise<string> {
+    const nm = await this.device.setup(this.config);
+    return `Newport 1830-C at ${this.config.serial_port}, wavelength ${nm} nm, units W`;
+  }
+
+  async readMeasurements(): Promise<Reading[]> {
+    return [{ channel: 'power', value: await this.device.power(), unit: 'W' }];
+  }
+}
