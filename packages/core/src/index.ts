@@ -38,3 +38,4 @@ export * from './runtime/buffered-sink.js';
 export * from './protocols/elliptec-device.js';
 export * from './protocols/newport-1830c-device.js';
 export * from './protocols/maitai-device.js';
+export * from './protocols/esp300-device.js';

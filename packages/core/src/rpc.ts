@@ -27,6 +27,8 @@ export interface BrokerApi {
   releaseSerial(lease: number): Promise<void>;
   visaQuery(resource: string, instrument: string, command: string, timeoutMs?: number): Promise<string>;
   visaWrite(resource: string, instrument: string, command: string, timeoutMs?: number): Promise<void>;
+  /** `*IDN?` of a VISA instrument, read once per device and shared by V2 and V4 (the broker's device cache). */
+  visaIdentify(resource: string, instrument: string): Promise<string>;
 }
 
 /** Structural shape of a Comlink transfer handler (core does not depend on comlink). */

@@ -119,6 +119,10 @@ export class BrokerEndpoint {
         checkTimeout('timeoutMs', timeoutMs, true);
         await r.visa.write(resource, command, { owner: this.owner(instrument), timeoutMs });
       },
+      visaIdentify: async (resource, instrument) => {
+        checkString('resource', resource);
+        return (await r.identifyVisa(resource, this.owner(instrument))).raw;
+      },
     };
   }
 

@@ -1,0 +1,89 @@
+// V4 Elliptec driver: one device of a shared RS-485 bus as a single-axis MotionController.
+// Absolute targets are checked against the travel the device reports before anything is
+// sent; relative moves are left to the device, which answers GS0C beyond its travel.
+
+import { DaqError, ElliptecDevice, SerialChannel, type DriverContext, type ElliptecConfig, type Reading } from '@daq/core';
+import { motionCommands, type AxisLimits, type MotionController } from '../traits.js';
+import { V4Instrument } from '../v4-instrument.js';
+
+export class ElliptecMotion extends V4Instrument<ElliptecConfig> implements MotionController {
+  readonly pollHz: number;
+  readonly axes = [1] as const;
+  private readonly device: ElliptecDevice;
+  readonly commands;
+
+  constructor(config: ElliptecConfig, context: DriverContext) {
+    super(config, context);
+    this.pollHz = config.poll_hz;
+    const channel = new SerialChannel(context.broker, config.serial_port, {
+      instrument: config.id,
+      timeoutMs: context.leaseTimeoutMs,
+    });
+    this.device = new ElliptecDevice(channel, config.address, config.id);
+    this.commands = motionCommands(this);
+  }
+
+  get unit(): string {
+    return this.device.identity.unit;
+  }
+
+  async initialize(): Promise<string> {
+    await this.device.identify();
+    return this.device.describe();
+  }
+
+  async read(): Promise<Reading[]> {
+    return [{ channel: 'position', value: await this.device.position(), unit: this.unit }];
+  }
+
+  async limits(axis?: number): Promise<AxisLimits> {
+    this.axisOf(this.axes, axis);
+    const i = this.device.identity;
+    // A rotation mount turns without end; a linear stage stops at its travel.
+    return i.rotary ? { min: -Infinity, max: Infinity } : { min: 0, max: i.travel };
+  }
+
+  async moveAbs(position: number, axis?: number): Promise<number> {
+    const { min, max } = await this.limits(axis);
+    if (position < min || position > max)
+      throw new DaqError(
+        'DAQ_INVALID_ARGUMENT',
+        `${this.id}: ${position} ${this.unit} is outside the travel ${min}-${max} ${this.unit}; nothing was sent`,
+        { instrument: this.id },
+      );
+    return this.device.move('absolute', position);
+  }
+
+  async moveRel(distance: number, axis?: number): Promise<number> {
+    this.axisOf(this.axes, axis);
+    return this.device.move('relative', distance);
+  }
+
+  async home(axis?: number): Promise<number> {
+    this.axisOf(this.axes, axis);
+    return this.device.home(0);
+  }
+
+  async position(axis?: number): Promise<number> {
+    this.axisOf(this.axes, axis);
+    return this.device.position();
+  }
+
+  /** Elliptec moves answer when they end, so a settled device is one that is not busy. */
+  async waitSettled(axis?: number, timeoutMs = 10_000): Promise<number> {
+    this.axisOf(this.axes, axis);
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const s = await this.device.status();
+      if (s.code !== 0x09) return this.device.position();
+      if (performance.now() > deadline)
+        throw new DaqError('DAQ_TIMEOUT', `${this.id} still busy after ${timeoutMs} ms`, { instrument: this.id });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(axis?: number): Promise<void> {
+    this.axisOf(this.axes, axis);
+    await this.device.exchange('st');
+  }
+}

@@ -1,0 +1,50 @@
+// V4 Newport 1830-C driver: a PowerMeter over the shared device client.
+
+import { Newport1830CDevice, SerialChannel, type DriverContext, type Newport1830CConfig, type Reading } from '@daq/core';
+import { powerMeterCommands, type PowerMeter } from '../traits.js';
+import { V4Instrument } from '../v4-instrument.js';
+
+export class Newport1830CMeter extends V4Instrument<Newport1830CConfig> implements PowerMeter {
+  readonly pollHz: number;
+  private readonly device: Newport1830CDevice;
+  readonly commands;
+
+  constructor(config: Newport1830CConfig, context: DriverContext) {
+    super(config, context);
+    this.pollHz = config.poll_hz;
+    const channel = new SerialChannel(context.broker, config.serial_port, {
+      instrument: config.id,
+      timeoutMs: context.leaseTimeoutMs,
+    });
+    this.device = new Newport1830CDevice(channel, config.id);
+    this.commands = {
+      ...powerMeterCommands(this),
+      setAttenuator: {
+        params: [{ name: 'on', type: 'boolean' as const }],
+        description: 'Attenuator on or off.',
+        run: (on: boolean) => this.device.setAttenuator(on),
+      },
+    };
+  }
+
+  async initialize(): Promise<string> {
+    const nm = await this.device.setup(this.config);
+    return `Newport 1830-C at ${this.config.serial_port}, ${nm} nm`;
+  }
+
+  async read(): Promise<Reading[]> {
+    return [{ channel: 'power', value: await this.device.power(), unit: 'W' }];
+  }
+
+  power(): Promise<number> {
+    return this.device.power();
+  }
+
+  wavelength(): Promise<number> {
+    return this.device.wavelength();
+  }
+
+  setWavelength(nm: number): Promise<void> {
+    return this.device.setWavelength(nm);
+  }
+}

@@ -1,0 +1,55 @@
+// V4 ScpiInstrument driver: anything that speaks IEEE 488.2 through VISA. Every command is
+// queued by the broker per resource; the identity comes from the broker's device cache, so
+// several users of one instrument ask it only once.
+
+import { DaqError, VisaChannel, badReply, type DriverContext, type Reading, type ScpiInstrumentConfig } from '@daq/core';
+import { scpiCommands, type ScpiInstrument } from '../traits.js';
+import { V4Instrument } from '../v4-instrument.js';
+
+export class ScpiDevice extends V4Instrument<ScpiInstrumentConfig> implements ScpiInstrument {
+  readonly pollHz: number;
+  private readonly channel: VisaChannel;
+  readonly commands;
+
+  constructor(config: ScpiInstrumentConfig, context: DriverContext) {
+    super(config, context);
+    // Without a poll query there is nothing to poll.
+    this.pollHz = config.poll_query ? config.poll_hz : 0;
+    this.channel = new VisaChannel(context.broker, config.resource, config.id, config.timeout_ms);
+    this.commands = scpiCommands(this);
+  }
+
+  async initialize(): Promise<string> {
+    return this.identify();
+  }
+
+  async read(): Promise<Reading[]> {
+    const q = this.config.poll_query!;
+    const reply = (await this.channel.query(q)).trim();
+    const value = Number(reply);
+    if (reply === '' || !Number.isFinite(value)) throw badReply(this.id, q, reply, 'a number such as +1.23456789E+00');
+    return [{ channel: q, value, unit: this.config.unit }];
+  }
+
+  query(command: string): Promise<string> {
+    return this.channel.query(command);
+  }
+
+  write(command: string): Promise<void> {
+    return this.channel.write(command);
+  }
+
+  identify(): Promise<string> {
+    return this.context.broker.visaIdentify(this.config.resource, this.id);
+  }
+
+  async errors(): Promise<string[]> {
+    const out: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const e = (await this.channel.query('SYST:ERR?')).trim();
+      if (/^[+-]?0\s*,/.test(e)) return out;
+      out.push(e);
+    }
+    throw new DaqError('DAQ_INSTRUMENT', `${this.id}: the error queue did not empty after 100 reads`, { instrument: this.id });
+  }
+}
