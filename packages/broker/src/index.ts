@@ -26,3 +26,12 @@ export { FfiBackend, FfiSession, type VisaLockMode } from './visa/ffi-backend.js
 export { DeviceCache, parseIdn, type DeviceIdentity } from './device-cache.js';
 export { SharedResources, type SharedResourcesOptions, type ExecuteVisaOptions } from './shared-resources.js';
 export { BrokerEndpoint, attachWorker } from './rpc/broker-endpoint.js';
+export {
+  DualRuntimeManager,
+  type DualRuntimeOptions,
+  type RuntimeEvents,
+  type RuntimeStatus,
+  type SubsystemName,
+  type SubsystemReport,
+} from './runtime/dual-runtime-manager.js';
+export { SubsystemSupervisor, type CrashReport, type StopReport, type SupervisorState } from './runtime/subsystem-supervisor.js';
