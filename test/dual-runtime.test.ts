@@ -112,7 +112,7 @@ t.test('test_both_subsystems_start: V2 then V4 start, produce data, stop in reve
   t.equal(stops[1]!.report!.output.delivered, rt.v2.length, 'V2 rows delivered = rows received');
   t.equal(stops[0]!.report!.output.delivered, rt.v4.length, 'V4 rows delivered = rows received');
   t.same(
-    rt.resources.serial.status().filter((p) => p.holder),
+    rt.resources.serial.status().filter((p) => p.owner),
     [],
     'no lease is held',
   );

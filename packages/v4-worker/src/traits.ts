@@ -75,16 +75,16 @@ export function motionCommands(m: MotionController): CommandTable {
   return {
     moveAbs: {
       params: [{ name: 'position', type: 'number' }, axisParam],
-      description: `Moves to a position (${m.unit}); returns the position reached.`,
+      description: 'Moves to a position (in the unit of `position`); returns the position reached.',
       run: (position: number, axis?: number) => m.moveAbs(position, axis),
     },
     moveRel: {
       params: [{ name: 'distance', type: 'number' }, axisParam],
-      description: `Moves by a distance (${m.unit}); returns the position reached.`,
+      description: 'Moves by a distance; returns the position reached.',
       run: (distance: number, axis?: number) => m.moveRel(distance, axis),
     },
     home: { params: [axisParam], description: 'Homes the axis.', run: (axis?: number) => m.home(axis) },
-    position: { params: [axisParam], description: `Current position (${m.unit}).`, run: (axis?: number) => m.position(axis) },
+    position: { params: [axisParam], description: 'Current position.', run: (axis?: number) => m.position(axis) },
     waitSettled: {
       params: [axisParam, { name: 'timeoutMs', type: 'number', min: 0, max: 600000, optional: true }],
       description: 'Waits until the axis stops; returns where.',

@@ -135,7 +135,11 @@ export class DualRuntimeManager extends EventEmitter<RuntimeEvents> implements A
         out[sup.name] = await sup.start();
       } catch (e) {
         this.history.push(`${sup.name}:failed`);
-        for (const s of up.reverse()) await s.stop();
+        for (const s of up.reverse()) {
+          this.history.push(`${s.name}:stopping`);
+          await s.stop();
+          this.history.push(`${s.name}:stopped`);
+        }
         this.started = false;
         throw e;
       }

@@ -152,6 +152,9 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
         `starting ${this.name} (initialising ${this.instruments.length} instruments)`,
         this.timings.startTimeoutMs,
       );
+      // The heartbeat starts once the thread serves calls (loading it can take a while); until
+      // then start_timeout_ms bounds the wait.
+      this.startHeartbeat(inc);
       const failed = statuses.filter((s) => s.state === 'failed');
       if (failed.length > 0)
         throw new DaqError(
@@ -200,7 +203,6 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
       inc.pending.clear();
       if (!inc.expectedExit) this.onCrash(inc, kind, cause, calls);
     });
-    this.startHeartbeat(inc);
     return inc;
   }
 
@@ -237,6 +239,7 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
 
   private startHeartbeat(inc: Incarnation): void {
     const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.timings;
+    inc.lastPong = performance.now();
     this.heartbeat = setInterval(() => {
       if (inc.exited) return;
       const silentMs = performance.now() - inc.lastPong;

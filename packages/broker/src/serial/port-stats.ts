@@ -6,6 +6,8 @@ export interface PortStats {
   acquisitions: number;
   /** Acquisitions that had to wait because the port was held or others were queued. */
   contended: number;
+  /** Leases granted per owner (e.g. "v2:power_v2"): who used the port, and how often. */
+  byOwner: Record<string, number>;
   leaseTimeouts: number;
   revocations: number;
   readTimeouts: number;
@@ -24,6 +26,7 @@ export interface PortStats {
 export class PortCounters {
   acquisitions = 0;
   contended = 0;
+  readonly byOwner = new Map<string, number>();
   leaseTimeouts = 0;
   revocations = 0;
   readTimeouts = 0;
@@ -40,6 +43,7 @@ export class PortCounters {
     return {
       acquisitions: this.acquisitions,
       contended: this.contended,
+      byOwner: Object.fromEntries(this.byOwner),
       leaseTimeouts: this.leaseTimeouts,
       revocations: this.revocations,
       readTimeouts: this.readTimeouts,

@@ -273,6 +273,7 @@ export class SerialPortPool implements AsyncDisposable {
     const lease = new SerialLease(host, port, waiter.owner, waiter.maxHoldMs);
     port.holder = lease;
     port.counters.acquisitions++;
+    port.counters.byOwner.set(waiter.owner, (port.counters.byOwner.get(waiter.owner) ?? 0) + 1);
     if (waiter.contended) port.counters.contended++;
     port.counters.wait.recordMs(performance.now() - waiter.enqueuedAt);
     waiter.resolve(lease);
