@@ -17,8 +17,12 @@ export interface MainThreadBroker extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/** With `simulate = true` the config's simulators are started; without, the paths must already exist. */
 export async function mainThreadBroker(toml: string): Promise<MainThreadBroker> {
-  const sims = await startSimulators(parseConfig(toml, 'test.toml').config);
+  const parsed = parseConfig(toml, 'test.toml').config;
+  const sims = parsed.application.simulate
+    ? await startSimulators(parsed)
+    : ({ config: parsed, endpoints: [], serial: new Map(), scpi: new Map(), close: async () => {} } as unknown as SimulatorSet);
   let resources: SharedResources;
   try {
     resources = await SharedResources.create(sims.config);

@@ -43,7 +43,7 @@ export class Esp300Motion extends V4Instrument<Esp300Config> implements MotionCo
     return out;
   }
 
-  limits(axis?: number): Promise<AxisLimits> {
+  async limits(axis?: number): Promise<AxisLimits> {
     return this.device.limits(this.axisOf(this.axes, axis));
   }
 
@@ -53,10 +53,12 @@ export class Esp300Motion extends V4Instrument<Esp300Config> implements MotionCo
     return position;
   }
 
+  /** Returns the target (start + distance); use waitSettled for where the axis stopped. */
   async moveRel(distance: number, axis?: number): Promise<number> {
     const a = this.axisOf(this.axes, axis);
+    const from = await this.device.position(a);
     await this.device.moveRelative(a, distance);
-    return this.device.position(a);
+    return from + distance;
   }
 
   async home(axis?: number): Promise<number> {
@@ -65,7 +67,7 @@ export class Esp300Motion extends V4Instrument<Esp300Config> implements MotionCo
     return this.waitSettled(a);
   }
 
-  position(axis?: number): Promise<number> {
+  async position(axis?: number): Promise<number> {
     return this.device.position(this.axisOf(this.axes, axis));
   }
 
@@ -80,7 +82,7 @@ export class Esp300Motion extends V4Instrument<Esp300Config> implements MotionCo
     return this.device.position(a);
   }
 
-  stop(axis?: number): Promise<void> {
+  async stop(axis?: number): Promise<void> {
     return this.device.stop(this.axisOf(this.axes, axis));
   }
 }
