@@ -213,8 +213,9 @@ export class SubsystemHost implements SubsystemApi {
   }
 
   async shutdown(): Promise<ShutdownReport> {
-    await this.stopPolling();
+    // Refuse new commands first; those already queued finish below.
     this.state = 'stopping';
+    await this.stopPolling();
     const pending = [...this.commandsInFlight];
     const settled = await Promise.allSettled(pending);
     const instruments: ShutdownReport['instruments'] = [];

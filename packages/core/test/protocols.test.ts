@@ -1,0 +1,127 @@
+// The protocol codecs on their own: replies as the manuals give them, with bus garbage,
+// malformed and error replies, and the numbers at the edges of their ranges.
+
+import t from 'tap';
+import {
+  DaqError,
+  decodePulses,
+  elliptecStatusError,
+  encodePulses,
+  esp300Value,
+  newportWavelengthCommand,
+  parseElliptecReply,
+  parseEsp300ErrorBuffer,
+  parseEsp300Number,
+  parseMaiTaiFlag,
+  parseMaiTaiValue,
+  parseNewportReading,
+} from '@daq/core';
+
+t.test('Elliptec IN reply from the manual: ELL14 with 143360 pulses per revolution', async (t) => {
+  const r = parseElliptecReply('2', '2IN0E1140051720231701016800023000\r\n');
+  t.match(r, {
+    kind: 'info',
+    info: {
+      address: '2',
+      model: 14,
+      serial: '11400517',
+      year: 2023,
+      firmware: '17',
+      hardware: '01',
+      travel: 360,
+      rotary: true,
+      unit: 'deg',
+    },
+  });
+  t.equal(r?.kind === 'info' && r.info.pulsesPerUnit, 143360 / 360);
+  const linear = parseElliptecReply('A', 'AIN1112345678202201010028' + '00000400');
+  t.match(linear, { kind: 'info', info: { model: 17, rotary: false, unit: 'mm', pulsesPerUnit: 1024, travel: 40 } });
+});
+
+t.test("Elliptec positions: two's complement both ways, garbage before the reply is skipped", async (t) => {
+  t.equal(encodePulses(17920), '00004600');
+  t.equal(encodePulses(-1), 'FFFFFFFF');
+  t.equal(decodePulses('FFFFFFFF'), -1);
+  t.equal(decodePulses('80000000'), -2147483648);
+  t.throws(() => encodePulses(2 ** 31), { code: 'DAQ_INVALID_ARGUMENT' });
+  t.same(parseElliptecReply('0', '0PO00004600'), { kind: 'position', pulses: 17920 });
+  t.same(parseElliptecReply('0', '\x00\xff0G0PO00004600\r\n'), { kind: 'position', pulses: 17920 }, 'leading bus garbage');
+  t.same(parseElliptecReply('3', '3GS0C'), { kind: 'status', code: 12, text: 'out of range' });
+  t.same(parseElliptecReply('3', '3GS09'), { kind: 'status', code: 9, text: 'busy' });
+  t.equal(parseElliptecReply('1', '0PO00004600'), undefined, 'another address answered');
+  t.same(
+    parseElliptecReply('1', '1PO123'),
+    { kind: 'other', header: 'PO', data: '123' },
+    'a truncated position is not a position',
+  );
+  t.equal(parseElliptecReply('1', ''), undefined);
+});
+
+t.test('Elliptec status errors say what to do', async (t) => {
+  t.match(elliptecStatusError('rot', '0ma00010000', 0x0c), {
+    code: 'DAQ_INSTRUMENT',
+    message: 'rot: Elliptec answered "0ma00010000" with GS0C (out of range); the target is beyond the travel of this device',
+    facts: { instrument: 'rot', status: 12 },
+  });
+  t.match(elliptecStatusError('rot', '0gp', 0x09).message, /busy; retry when the move ends/);
+  t.match(elliptecStatusError('rot', '0xx', 0x03).message, /does not support the command/);
+  t.match(elliptecStatusError('rot', '0gp', 0x0b).message, /motor error\); check the device/);
+  t.match(elliptecStatusError('rot', '0gp', 0x77).message, /status 0x77/);
+});
+
+t.test('Newport 1830-C readings in every documented form, and the error words', async (t) => {
+  for (const [reply, value] of [
+    ['+.75E-9', 0.75e-9],
+    ['5E-9', 5e-9],
+    ['1.234E-06\r', 1.234e-6],
+    ['-15.24', -15.24],
+  ] as const)
+    t.equal(parseNewportReading('pm', reply), value, reply);
+  t.throws(() => parseNewportReading('pm', 'SAT'), {
+    code: 'DAQ_INSTRUMENT',
+    message: /pm: reading SAT: the detector is saturated/,
+  });
+  t.throws(() => parseNewportReading('pm', 'OVER'), { message: /over range/ });
+  t.throws(() => parseNewportReading('pm', 'UNDER'), { message: /under range/ });
+  t.throws(() => parseNewportReading('pm', 'ERR'), { message: /reports an error/ });
+  t.throws(() => parseNewportReading('pm', 'PM:Power?'), { message: /unexpected reply "PM:Power\?" to "D\?"/ });
+  t.equal(newportWavelengthCommand(800), 'W0800');
+  t.throws(() => newportWavelengthCommand(1200), { code: 'DAQ_INVALID_ARGUMENT' });
+  t.throws(() => newportWavelengthCommand(800.5), { code: 'DAQ_INVALID_ARGUMENT' });
+});
+
+t.test('MaiTai values carry their unit', async (t) => {
+  t.equal(parseMaiTaiValue('l', 'wav?', '820nm', 'nm'), 820);
+  t.equal(parseMaiTaiValue('l', 'read:pow?', '3.00W\r', 'W'), 3);
+  t.equal(parseMaiTaiValue('l', 'read:pow?', '3.00', 'W'), 3, 'a bare number');
+  t.throws(() => parseMaiTaiValue('l', 'read:pow?', '3.00nm', 'W'), { message: /expected a number in W/ });
+  t.throws(() => parseMaiTaiValue('l', 'wav?', '', 'nm'), { code: 'DAQ_INSTRUMENT' });
+  t.equal(parseMaiTaiFlag('l', 'shut?', '1\r'), true);
+  t.equal(parseMaiTaiFlag('l', 'shut?', '0'), false);
+  t.throws(() => parseMaiTaiFlag('l', 'shut?', 'yes'), { message: /expected 0 or 1/ });
+});
+
+t.test('ESP300 error buffer and numbers', async (t) => {
+  t.same(parseEsp300ErrorBuffer('s', '0, 451, NO ERROR DETECTED'), {
+    code: 0,
+    timestamp: 451,
+    message: 'NO ERROR DETECTED',
+    axis: undefined,
+  });
+  t.same(parseEsp300ErrorBuffer('s', '107, 9001, NEGATIVE SOFTWARE LIMIT DETECTED'), {
+    code: 107,
+    timestamp: 9001,
+    message: 'NEGATIVE SOFTWARE LIMIT DETECTED',
+    axis: 1,
+  });
+  t.throws(() => parseEsp300ErrorBuffer('s', 'garbage'), {
+    code: 'DAQ_INSTRUMENT',
+    message: /expected "code, timestamp, MESSAGE"/,
+  });
+  t.equal(parseEsp300Number('s', '1TP?', '10.00000'), 10);
+  t.equal(parseEsp300Number('s', '1TP?', '-2.5\r'), -2.5);
+  t.throws(() => parseEsp300Number('s', '1TP?', ''), { message: /expected a number/ });
+  t.equal(esp300Value(12.5), '12.5');
+  t.equal(esp300Value(1 / 3), '0.333333');
+  t.ok(DaqError);
+});
