@@ -97,13 +97,36 @@ t.test('MockPower needs no hardware and is repeatable', async (t) => {
   t.ok(Math.abs(ra[0]!.value - 0.002) < 0.002 * 0.1);
 });
 
-t.test('bad replies and bad calls become clear errors', async (t) => {
-  const pm = inst('pm');
-  await pm.initialize();
-  const sim = broker.sims.serial.get('/dev/ttyPM')!;
-  t.ok(sim, 'the power meter has a simulator');
-  await t.rejects(pm.commands.setWavelength!.run(20 as never), { code: 'DAQ_INVALID_ARGUMENT' });
-  t.ok(DaqError);
+t.test('garbled and missing replies become errors that name the instrument, the command and the port', async (t) => {
+  await using faulty = await mainThreadBroker(`
+[application]
+simulate = true
+[v2]
+[[v2.instruments]]
+id = "garbled"
+type = "Newport1830C"
+serial_port = "/dev/ttyG"
+sim = { corrupt_probability = 1.0, seed = 3 }
+[[v2.instruments]]
+id = "silent"
+type = "Newport1830C"
+serial_port = "/dev/ttyS"
+sim = { drop_probability = 1.0 }
+`);
+  const ctx: DriverContext = { broker: faulty.api('v2'), clock: new Clock(), leaseTimeoutMs: 2000 };
+  const garbled = createV2Instrument(faulty.config.v2.instruments[0]!, ctx);
+  const silent = createV2Instrument(faulty.config.v2.instruments[1]!, ctx);
+  await t.rejects(garbled.initialize(), { code: 'DAQ_INSTRUMENT', message: /^garbled: unexpected reply .* to "W\?"/ });
+  await t.rejects(garbled.read(), { code: 'DAQ_INSTRUMENT', message: /^garbled: (unexpected reply|reading)/ });
+  const port = (faulty.config.v2.instruments[1] as { serial_port: string }).serial_port;
+  const err = await silent.read().then(
+    () => undefined,
+    (e: DaqError) => e,
+  );
+  t.match(err, { code: 'DAQ_READ_TIMEOUT', facts: { port } });
+  t.match(err?.message, new RegExp(port.replace(/[/.]/g, '\\$&')), 'the message names the port');
+  t.equal(faulty.resources.serial.leasesHeld, 0, 'every failed exchange released its lease');
+  await t.rejects(garbled.commands.setWavelength!.run(20 as never), { code: 'DAQ_INVALID_ARGUMENT' });
 });
 
 t.test('no handles left', async (t) => {
