@@ -2,7 +2,7 @@
 // readings, commands, and the error and status replies a user can meet.
 
 import t from 'tap';
-import { DaqError, type DriverContext, Clock, type Reading } from '@daq/core';
+import { DaqError, type DriverContext, Clock, describeCommands, type Reading } from '@daq/core';
 import { ElliptecV2, MaiTaiV2, MockPowerV2, Newport1830CV2, createV2Instrument } from '@daq/v2-worker';
 import { mainThreadBroker } from './helpers/main-thread-broker.js';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
@@ -127,6 +127,21 @@ sim = { drop_probability = 1.0 }
   t.match(err?.message, new RegExp(port.replace(/[/.]/g, '\\$&')), 'the message names the port');
   t.equal(faulty.resources.serial.leasesHeld, 0, 'every failed exchange released its lease');
   await t.rejects(garbled.commands.setWavelength!.run(20 as never), { code: 'DAQ_INVALID_ARGUMENT' });
+});
+
+t.test('the V2 API is pinned: its commands and parameters do not change under V4 work', async (t) => {
+  const api = Object.fromEntries(
+    broker.config.v2.instruments.map((c) => [
+      c.type,
+      describeCommands(inst(c.id).commands).map((d) => `${d.name}(${d.params.map((p) => `${p.name}:${p.type}`).join(', ')})`),
+    ]),
+  );
+  t.same(api, {
+    Elliptec: ['moveAbs(position:number)', 'moveRel(distance:number)', 'home()', 'getPosition()', 'getStatus()'],
+    Newport1830C: ['readPower()', 'setWavelength(nm:integer)', 'getWavelength()'],
+    MaiTai: ['setWavelength(nm:integer)', 'setShutter(open:boolean)', 'readWavelength()', 'readPower()'],
+    MockPower: ['readPower()', 'setPower(watts:number)'],
+  });
 });
 
 t.test('no handles left', async (t) => {
