@@ -5,10 +5,16 @@ import { processIo, type CliIo } from './cli-io.js';
 import { validateCommand } from './commands/validate.js';
 import { schemaCommand } from './commands/schema.js';
 import { simCommand } from './commands/sim.js';
+import { runCommand } from './commands/run.js';
 
 export const HELP = `daq: laboratory data acquisition, legacy V2 and V4 instruments side by side
 
 Usage:
+  daq run CONFIG [--duration S] [--out DIR]
+                             acquire: start V2 and V4 (simulators too when simulate = true),
+                             store every reading in a new run directory under data_dir (or
+                             DIR), progress on stderr; stops after S seconds or on Ctrl-C
+                             (exit 0 completed, 130 interrupted, 1 failed, 2 bad usage)
   daq validate CONFIG...     check configuration files; prints "ok FILE" for each valid one,
                              errors as FILE:LINE:COL: key: message (exit 0 valid, 2 invalid,
                              1 unreadable)
@@ -22,6 +28,7 @@ Usage:
   daq --version              the version
 
 Examples:
+  daq run examples/demo.toml --duration 10
   daq validate examples/*.toml
   daq sim examples/demo.toml --json
   daq schema --out schema/daq-config.schema.json
@@ -55,6 +62,18 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
           options: { json: { type: 'boolean', default: false } },
         });
         return await simCommand(positionals[0], { json: values.json ?? false }, io);
+      }
+      case 'run': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: { duration: { type: 'string', short: 'd' }, out: { type: 'string', short: 'o' } },
+        });
+        return await runCommand(
+          positionals[0],
+          { durationS: values.duration === undefined ? undefined : Number(values.duration), out: values.out },
+          io,
+        );
       }
       case 'schema': {
         const { values } = parseArgs({

@@ -1,0 +1,247 @@
+// A headless acquisition run: simulators (when simulate = true), shared resources, the dual
+// runtime, the measurement bridge and the storage sink, started in that order and stopped in
+// reverse, with run.json recording what happened. `daq run` is a thin shell around it.
+
+import { hostname, cpus, platform, release } from 'node:os';
+import { createRequire } from 'node:module';
+import type { DaqConfig, LoadedConfig } from '@daq/core';
+import { startSimulators, type SimulatorSet } from '@daq/sim';
+import { SharedResources } from './shared-resources.js';
+import { DualRuntimeManager } from './runtime/dual-runtime-manager.js';
+import type { CrashReport, StopReport } from './runtime/subsystem-supervisor.js';
+import { MeasurementBridge, type SourceCounts } from './bridge/measurement-bridge.js';
+import { ScalarFileSink, type ScalarFileStats } from './storage/scalar-file-sink.js';
+import { createRunDirectory, writeJsonAtomic } from './storage/run-directory.js';
+
+export type RunStatus = 'running' | 'completed' | 'interrupted' | 'failed';
+
+export interface AcquisitionOptions {
+  /** The run directory itself (must be absent or empty); default a new one under data_dir. */
+  out?: string;
+  /** How often run.json is refreshed while running (default 5 s), so a killed run still tells its story. */
+  recordIntervalMs?: number;
+}
+
+export interface Progress {
+  elapsedS: number;
+  /** Rows received from each subsystem so far. */
+  rows: Record<string, number>;
+  /** Rows per second over the whole run. */
+  rate: number;
+  stored: number;
+  backlog: number;
+  dropped: number;
+  late: number;
+  subsystems: Record<string, string>;
+}
+
+export interface RunRecord {
+  format: 'daq-run/1';
+  name: string;
+  status: RunStatus;
+  reason?: string;
+  configFile: string;
+  config: DaqConfig;
+  versions: Record<string, string>;
+  host: { hostname: string; platform: string; release: string; cpu: string; cores: number };
+  startedAt: string;
+  stoppedAt?: string;
+  durationS?: number;
+  streams: {
+    scalars: ScalarFileStats & { sources: Record<string, SourceCounts>; dropped: number };
+  };
+  instruments: { id: string; subsystem: string; type: string; rows: number; note?: string }[];
+  subsystems: { name: string; state: string; restarts: number; crashes: CrashReport[]; stop?: StopReport }[];
+  warnings: string[];
+}
+
+const require = createRequire(import.meta.url);
+function versionOf(pkg: string): string {
+  try {
+    return (require(`${pkg}/package.json`) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export class Acquisition {
+  private started = performance.now();
+  private recordTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<RunRecord> | undefined;
+  readonly record: RunRecord;
+  readonly crashes: CrashReport[] = [];
+
+  private constructor(
+    readonly dir: string,
+    readonly config: DaqConfig,
+    private readonly sims: SimulatorSet | undefined,
+    readonly resources: SharedResources,
+    readonly runtime: DualRuntimeManager,
+    readonly bridge: MeasurementBridge,
+    readonly sink: ScalarFileSink,
+    loaded: LoadedConfig,
+  ) {
+    const cpu = cpus();
+    this.record = {
+      format: 'daq-run/1',
+      name: loaded.config.application.name,
+      status: 'running',
+      configFile: loaded.file,
+      config: loaded.config,
+      versions: { daq: '0.1.0', node: process.versions.node, 'apache-arrow': versionOf('apache-arrow') },
+      host: {
+        hostname: hostname(),
+        platform: platform(),
+        release: release(),
+        cpu: cpu[0]?.model ?? 'unknown',
+        cores: cpu.length,
+      },
+      startedAt: new Date().toISOString(),
+      streams: { scalars: { ...sink.stats, sources: {}, dropped: 0 } },
+      instruments: [],
+      subsystems: [],
+      warnings: loaded.warnings.map((w) => `${w.path}: ${w.message}`),
+    };
+  }
+
+  /** Starts everything; on failure whatever started is stopped again and run.json says why. */
+  static async start(loaded: LoadedConfig, options: AcquisitionOptions = {}): Promise<Acquisition> {
+    const config = loaded.config;
+    const dir = await createRunDirectory({
+      dataDir: config.application.data_dir,
+      name: config.application.name,
+      exact: options.out,
+    });
+    const sims = config.application.simulate ? await startSimulators(config) : undefined;
+    const live = sims?.config ?? config;
+    let resources: SharedResources | undefined;
+    try {
+      resources = await SharedResources.create(live);
+    } catch (e) {
+      await sims?.close();
+      await writeJsonAtomic(dir, 'run.json', {
+        format: 'daq-run/1',
+        status: 'failed',
+        reason: (e as Error).message,
+        configFile: loaded.file,
+      });
+      throw e;
+    }
+    const runtime = new DualRuntimeManager(live, resources);
+    const enabled = (['v2', 'v4'] as const).filter((s) => live[s].enabled);
+    const batchMs = Math.max(...enabled.map((s) => live[s].batch_interval_ms));
+    // A row may wait batch_interval_ms in its worker and a little in transit: wait twice that for stragglers.
+    const bridge = new MeasurementBridge({ latenessMs: 2 * batchMs + 250 }, []);
+    const sink = new ScalarFileSink(dir, {
+      flushIntervalMs: Math.min(...enabled.map((s) => live[s].storage.flush_interval_ms)),
+      storeSubsystems: new Set(enabled.filter((s) => live[s].storage.enabled)),
+    });
+    bridge.addSink(sink);
+    for (const s of enabled) bridge.addSource(s);
+    runtime.on('measurements', (m, subsystem) => bridge.pushMeasurements(subsystem, subsystem, m.items));
+    runtime.on('arrow', (m, subsystem) => bridge.pushArrow(subsystem, subsystem, m.bytes));
+    const acq = new Acquisition(dir, live, sims, resources, runtime, bridge, sink, loaded);
+    runtime.on('crash', (c) => acq.crashes.push(c));
+    bridge.start();
+    sink.start();
+    await acq.writeRecord();
+    try {
+      await runtime.start();
+    } catch (e) {
+      await acq.stop('failed', (e as Error).message);
+      throw e;
+    }
+    acq.started = performance.now();
+    acq.recordTimer = setInterval(() => void acq.writeRecord().catch(() => undefined), options.recordIntervalMs ?? 5000);
+    return acq;
+  }
+
+  progress(): Progress {
+    const elapsedS = (performance.now() - this.started) / 1000;
+    const counts = this.bridge.counts();
+    const rows = Object.fromEntries(Object.entries(counts).map(([k, c]) => [k, c.in]));
+    const total = Object.values(rows).reduce((a, b) => a + b, 0);
+    const subsystems = Object.fromEntries(this.runtime.subsystems.map((s) => [s, this.runtime.supervisor(s)!.state]));
+    return {
+      elapsedS,
+      rows,
+      rate: elapsedS > 0 ? total / elapsedS : 0,
+      stored: this.sink.stats.rowsFlushed,
+      backlog: this.sink.backlog + Object.values(counts).reduce((a, c) => a + c.buffered, 0),
+      dropped: 0,
+      late: Object.values(counts).reduce((a, c) => a + c.late, 0),
+      subsystems,
+    };
+  }
+
+  private async writeRecord(): Promise<void> {
+    const r = this.record;
+    r.streams.scalars = {
+      ...this.sink.stats,
+      perInstrument: { ...this.sink.stats.perInstrument },
+      sources: this.bridge.counts(),
+      dropped: 0,
+    };
+    const owner = new Map<string, string>();
+    for (const s of ['v2', 'v4'] as const)
+      if (this.config[s].enabled) for (const i of this.config[s].instruments) owner.set(i.id, `${s}:${i.type}`);
+    const notRun = new Map((await this.runtime.status().catch(() => undefined))?.notRun.map((n) => [n.id, n.why]) ?? []);
+    r.instruments = [...owner].map(([id, st]) => {
+      const [subsystem, type] = st.split(':') as [string, string];
+      const note = notRun.get(id);
+      return { id, subsystem, type, rows: this.sink.stats.perInstrument[id] ?? 0, ...(note ? { note } : {}) };
+    });
+    r.subsystems = this.runtime.subsystems.map((name) => {
+      const sup = this.runtime.supervisor(name)!;
+      const prev = r.subsystems.find((s) => s.name === name);
+      return {
+        name,
+        state: sup.state,
+        restarts: sup.restarts,
+        crashes: [...sup.crashes],
+        ...(prev?.stop ? { stop: prev.stop } : {}),
+      };
+    });
+    await writeJsonAtomic(this.dir, 'run.json', r);
+  }
+
+  /**
+   * Stops in reverse order: the workers (they flush their last batches), the bridge (drained
+   * into the sink), the sink (final flush, files closed), then hardware and simulators. Safe to
+   * call twice; the second call returns the first one's result.
+   */
+  stop(status: Exclude<RunStatus, 'running'>, reason?: string): Promise<RunRecord> {
+    this.stopping ??= this.stopOnce(status, reason);
+    return this.stopping;
+  }
+
+  private async stopOnce(status: Exclude<RunStatus, 'running'>, reason?: string): Promise<RunRecord> {
+    clearInterval(this.recordTimer);
+    let stops: StopReport[] = [];
+    const problems: string[] = [];
+    try {
+      stops = await this.runtime.stop();
+    } catch (e) {
+      problems.push(`stopping the workers: ${(e as Error).message}`);
+      await this.runtime.kill();
+    }
+    this.bridge.drain();
+    try {
+      await this.sink.close();
+    } catch (e) {
+      problems.push(`closing the data files: ${(e as Error).message}`);
+    }
+    const r = this.record;
+    r.status = problems.length > 0 && status === 'completed' ? 'failed' : status;
+    const why = [reason, ...problems].filter(Boolean).join('; ');
+    if (why) r.reason = why;
+    r.stoppedAt = new Date().toISOString();
+    r.durationS = Math.round((performance.now() - this.started) / 10) / 100;
+    await this.writeRecord();
+    r.subsystems = r.subsystems.map((s) => ({ ...s, stop: stops.find((x) => x.subsystem === s.name) }));
+    await writeJsonAtomic(this.dir, 'run.json', r);
+    await this.resources.close();
+    await this.sims?.close();
+    return r;
+  }
+}

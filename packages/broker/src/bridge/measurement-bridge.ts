@@ -1,0 +1,256 @@
+// Merges the V2 measurement batches and the V4 Arrow batches into one scalar stream in
+// timestamp order: each source is buffered (sorted), and every tick the rows older than the
+// lateness window are k-way merged and handed to the sinks. A row that arrives after rows
+// newer than it were already emitted is late: it is delivered in the next tick and counted,
+// never dropped. Per source, rows in == rows out once the bridge is drained.
+
+import { tableFromIPC, type Vector } from 'apache-arrow';
+import { Clock, type Measurement } from '@daq/core';
+import { SeriesTable, emptyChunk, isSorted, sortChunk, type ScalarChunk } from './series.js';
+
+export interface BridgeSink {
+  /** Called with rows in timestamp order (late rows first in their tick). Must not keep `chunk`'s arrays. */
+  write(chunk: ScalarChunk, series: SeriesTable): void;
+}
+
+export interface BridgeOptions {
+  /** Rows younger than this wait for stragglers from other sources before they are merged. */
+  latenessMs: number;
+  /** How often the merge runs (default latenessMs / 4, at least 10 ms). */
+  tickMs?: number;
+  clock?: Clock;
+}
+
+export interface SourceCounts {
+  /** Rows received from the source. */
+  in: number;
+  /** Rows handed to the sinks. */
+  out: number;
+  /** Rows that arrived after newer rows had been emitted (delivered, out of order). */
+  late: number;
+  buffered: number;
+  batches: number;
+}
+
+/** A source's rows not yet emitted, oldest first, as a list of sorted chunks. */
+class SourceBuffer {
+  chunks: ScalarChunk[] = [];
+  head = 0; // rows of chunks[0] already taken
+  lastTs = -(2n ** 63n);
+  readonly counts: SourceCounts = { in: 0, out: 0, late: 0, buffered: 0, batches: 0 };
+
+  append(c: ScalarChunk): void {
+    if (c.length === 0) return;
+    let chunk = isSorted(c) ? c : sortChunk(c);
+    if (chunk.ts[0]! < this.lastTs) {
+      // Arrived out of order with this source's own buffered rows: merge them (rare).
+      chunk = sortChunk(concat([...this.take(2n ** 63n - 1n), chunk]));
+      this.chunks = [];
+      this.head = 0;
+      this.counts.buffered = 0;
+    }
+    this.chunks.push(chunk);
+    this.counts.buffered += chunk.length;
+    this.lastTs = chunk.ts[chunk.length - 1]!;
+  }
+
+  /** Removes and returns the rows with timestamp <= until. */
+  take(until: bigint): ScalarChunk[] {
+    const out: ScalarChunk[] = [];
+    while (this.chunks.length > 0) {
+      const c = this.chunks[0]!;
+      let end = c.length;
+      if (c.ts[c.length - 1]! > until) {
+        // Binary search the first row after `until`.
+        let lo = this.head;
+        let hi = c.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (c.ts[mid]! <= until) lo = mid + 1;
+          else hi = mid;
+        }
+        end = lo;
+      }
+      if (end > this.head) out.push(slice(c, this.head, end));
+      this.counts.buffered -= end - this.head;
+      if (end < c.length) {
+        this.head = end;
+        break;
+      }
+      this.chunks.shift();
+      this.head = 0;
+    }
+    return out;
+  }
+}
+
+function slice(c: ScalarChunk, from: number, to: number): ScalarChunk {
+  return {
+    ts: c.ts.subarray(from, to),
+    value: c.value.subarray(from, to),
+    series: c.series.subarray(from, to),
+    length: to - from,
+  };
+}
+
+function concat(chunks: ScalarChunk[]): ScalarChunk {
+  const n = chunks.reduce((s, c) => s + c.length, 0);
+  const out = emptyChunk(n);
+  let o = 0;
+  for (const c of chunks) {
+    out.ts.set(c.ts.subarray(0, c.length), o);
+    out.value.set(c.value.subarray(0, c.length), o);
+    out.series.set(c.series.subarray(0, c.length), o);
+    o += c.length;
+  }
+  out.length = n;
+  return out;
+}
+
+/** k-way merge of sorted runs (k is small: one per source). */
+function merge(runs: ScalarChunk[]): ScalarChunk {
+  if (runs.length === 1) return runs[0]!;
+  const n = runs.reduce((s, c) => s + c.length, 0);
+  const out = emptyChunk(n);
+  const pos = new Array<number>(runs.length).fill(0);
+  for (let o = 0; o < n; o++) {
+    let best = -1;
+    let bestTs = 0n;
+    for (let r = 0; r < runs.length; r++) {
+      const p = pos[r]!;
+      const run = runs[r]!;
+      if (p < run.length && (best < 0 || run.ts[p]! < bestTs)) {
+        best = r;
+        bestTs = run.ts[p]!;
+      }
+    }
+    const run = runs[best]!;
+    const p = pos[best]!++;
+    out.ts[o] = bestTs;
+    out.value[o] = run.value[p]!;
+    out.series[o] = run.series[p]!;
+  }
+  out.length = n;
+  return out;
+}
+
+export class MeasurementBridge {
+  readonly series = new SeriesTable();
+  private readonly sources = new Map<string, SourceBuffer>();
+  private readonly clock: Clock;
+  private readonly latenessNs: bigint;
+  private timer: NodeJS.Timeout | undefined;
+  private lastEmitted = -(2n ** 63n);
+  /** Rows emitted in total, and rows emitted out of order (late). */
+  emitted = 0;
+
+  constructor(
+    private readonly options: BridgeOptions,
+    private readonly sinks: BridgeSink[],
+  ) {
+    this.clock = options.clock ?? new Clock();
+    this.latenessNs = BigInt(Math.round(options.latenessMs * 1e6));
+  }
+
+  private source(name: string): SourceBuffer {
+    let s = this.sources.get(name);
+    if (!s) this.sources.set(name, (s = new SourceBuffer()));
+    return s;
+  }
+
+  addSink(sink: BridgeSink): void {
+    this.sinks.push(sink);
+  }
+
+  /** Declares a source up front so it shows in the counts even before its first row. */
+  addSource(name: string): void {
+    this.source(name);
+  }
+
+  pushChunk(sourceName: string, chunk: ScalarChunk): void {
+    const s = this.source(sourceName);
+    s.counts.in += chunk.length;
+    s.counts.batches++;
+    for (let i = 0; i < chunk.length; i++) if (chunk.ts[i]! < this.lastEmitted) s.counts.late++;
+    s.append(chunk);
+  }
+
+  /** A V2 batch of Measurement objects. */
+  pushMeasurements(sourceName: string, subsystem: string, items: readonly Measurement[]): void {
+    const c = emptyChunk(items.length);
+    items.forEach((m, i) => {
+      c.ts[i] = m.timestampNs;
+      c.value[i] = m.value;
+      c.series[i] = this.series.id(subsystem, m.instrument, m.channel, m.unit);
+    });
+    c.length = items.length;
+    this.pushChunk(sourceName, c);
+  }
+
+  /** A V4 batch: an Arrow IPC stream of the scalar schema. The bytes are not kept (they may live in a ring). */
+  pushArrow(sourceName: string, subsystem: string, bytes: Uint8Array): number {
+    const table = tableFromIPC(bytes);
+    let rows = 0;
+    for (const batch of table.batches) {
+      const n = batch.numRows;
+      const c = emptyChunk(n);
+      const [ts, inst, chan, value, unit] = batch.data.children;
+      c.ts.set((ts!.values as BigInt64Array).subarray(ts!.offset, ts!.offset + n));
+      c.value.set((value!.values as Float64Array).subarray(value!.offset, value!.offset + n));
+      const idx = [inst!, chan!, unit!].map((d) => (d.values as Int32Array).subarray(d.offset, d.offset + n));
+      const dict = [inst!, chan!, unit!].map((d) => d.dictionary as Vector);
+      const cache = new Map<number, number>();
+      const base = Math.max(dict[1]!.length, dict[2]!.length, 1);
+      for (let i = 0; i < n; i++) {
+        const key = (idx[0]![i]! * base + idx[1]![i]!) * base + idx[2]![i]!;
+        let s = cache.get(key);
+        if (s === undefined) {
+          s = this.series.id(subsystem, dict[0]!.get(idx[0]![i]!), dict[1]!.get(idx[1]![i]!), dict[2]!.get(idx[2]![i]!));
+          cache.set(key, s);
+        }
+        c.series[i] = s;
+      }
+      c.length = n;
+      this.pushChunk(sourceName, c);
+      rows += n;
+    }
+    return rows;
+  }
+
+  /** Emits every row older than the lateness window (or all rows when `all`). */
+  tick(all = false): number {
+    const until = all ? 2n ** 63n - 1n : this.clock.nowNs() - this.latenessNs;
+    const runs: ScalarChunk[] = [];
+    for (const s of this.sources.values()) {
+      const taken = s.take(until);
+      if (taken.length === 0) continue;
+      const run = taken.length === 1 ? taken[0]! : concat(taken);
+      s.counts.out += run.length;
+      runs.push(run);
+    }
+    if (runs.length === 0) return 0;
+    const out = merge(runs);
+    if (out.length > 0)
+      this.lastEmitted = out.ts[out.length - 1]! > this.lastEmitted ? out.ts[out.length - 1]! : this.lastEmitted;
+    this.emitted += out.length;
+    for (const sink of this.sinks) sink.write(out, this.series);
+    return out.length;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    const tickMs = this.options.tickMs ?? Math.max(10, this.options.latenessMs / 4);
+    this.timer = setInterval(() => this.tick(), tickMs);
+  }
+
+  /** Stops the timer and emits everything still buffered. */
+  drain(): number {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    return this.tick(true);
+  }
+
+  counts(): Record<string, SourceCounts> {
+    return Object.fromEntries([...this.sources].map(([k, s]) => [k, { ...s.counts }]));
+  }
+}

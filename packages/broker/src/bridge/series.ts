@@ -1,0 +1,63 @@
+// Scalar rows inside the broker: columns of timestamps, values and a series id, where a
+// series is one (subsystem, instrument, channel, unit). Interning the four strings once per
+// series keeps the merge and the storage writer on typed arrays.
+
+export interface SeriesKey {
+  subsystem: string;
+  instrument: string;
+  channel: string;
+  unit: string;
+}
+
+export class SeriesTable {
+  private readonly ids = new Map<string, number>();
+  readonly keys: SeriesKey[] = [];
+
+  id(subsystem: string, instrument: string, channel: string, unit: string): number {
+    const k = `${subsystem}\u0000${instrument}\u0000${channel}\u0000${unit}`;
+    let id = this.ids.get(k);
+    if (id === undefined) {
+      id = this.keys.length;
+      this.ids.set(k, id);
+      this.keys.push({ subsystem, instrument, channel, unit });
+    }
+    return id;
+  }
+
+  get size(): number {
+    return this.keys.length;
+  }
+}
+
+/** A run of scalar rows in columns; `length` rows are valid. */
+export interface ScalarChunk {
+  ts: BigInt64Array;
+  value: Float64Array;
+  series: Int32Array;
+  length: number;
+}
+
+export function emptyChunk(capacity: number): ScalarChunk {
+  return { ts: new BigInt64Array(capacity), value: new Float64Array(capacity), series: new Int32Array(capacity), length: 0 };
+}
+
+/** True when the chunk's timestamps never decrease. */
+export function isSorted(c: ScalarChunk): boolean {
+  for (let i = 1; i < c.length; i++) if (c.ts[i]! < c.ts[i - 1]!) return false;
+  return true;
+}
+
+/** Sorts a chunk by timestamp, stable (rare: only for sources that stamp out of order). */
+export function sortChunk(c: ScalarChunk): ScalarChunk {
+  const order = Array.from({ length: c.length }, (_, i) => i).sort((a, b) =>
+    c.ts[a]! < c.ts[b]! ? -1 : c.ts[a]! > c.ts[b]! ? 1 : a - b,
+  );
+  const out = emptyChunk(c.length);
+  order.forEach((j, i) => {
+    out.ts[i] = c.ts[j]!;
+    out.value[i] = c.value[j]!;
+    out.series[i] = c.series[j]!;
+  });
+  out.length = c.length;
+  return out;
+}

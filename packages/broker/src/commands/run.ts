@@ -1,0 +1,171 @@
+// `daq run CONFIG [--duration S] [--out DIR]`: a headless acquisition. Progress goes to
+// stderr (a live bar on a terminal, a line every few seconds otherwise); it stops at the
+// duration or on Ctrl-C (a second Ctrl-C terminates the workers at once), then prints a
+// summary: rows per instrument, drops, files written.
+
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+import { ConfigError, DaqError, formatDiagnostic, loadConfig, type LoadedConfig } from '@daq/core';
+import type { CliIo } from '../cli-io.js';
+import { Acquisition, type Progress, type RunRecord } from '../acquisition.js';
+
+export interface RunCommandOptions {
+  durationS?: number;
+  out?: string;
+  /** Resolves when the run should stop early (default: SIGINT or SIGTERM). */
+  until?: Promise<string>;
+  /** Progress display: 'bar' on a TTY, else 'lines' (default: by stderr). */
+  progress?: 'bar' | 'lines' | 'none';
+  /** Seconds between progress lines (default 5). */
+  progressEveryS?: number;
+}
+
+function signals(onSecond: () => void): { first: Promise<string>; dispose(): void } {
+  let count = 0;
+  let resolve!: (s: string) => void;
+  const first = new Promise<string>((r) => (resolve = r));
+  const on = (sig: string) => {
+    count++;
+    if (count === 1) resolve(sig);
+    else onSecond();
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return {
+    first,
+    dispose: () => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+    },
+  };
+}
+
+function line(p: Progress): string {
+  const rows = Object.entries(p.rows)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  const states = Object.entries(p.subsystems)
+    .filter(([, s]) => s !== 'running')
+    .map(([k, s]) => ` ${k} ${s}`)
+    .join('');
+  return `daq run: ${p.elapsedS.toFixed(0)} s, ${rows || 'no rows yet'}, ${Math.round(p.rate)} rows/s, stored ${p.stored}, backlog ${p.backlog}, dropped ${p.dropped}, late ${p.late}${states}`;
+}
+
+export function summary(r: RunRecord, dir: string): string {
+  const out = [`daq run: ${r.status}${r.reason ? ` (${r.reason})` : ''} after ${r.durationS ?? 0} s`, `  run directory: ${dir}`];
+  for (const f of r.streams.scalars.files) out.push(`  file: ${join(dir, f)}`);
+  out.push(`  file: ${join(dir, 'run.json')}`);
+  const w = Math.max(10, ...r.instruments.map((i) => i.id.length));
+  out.push(`  ${'instrument'.padEnd(w)}  subsystem  ${'type'.padEnd(16)}  rows`);
+  for (const i of r.instruments)
+    out.push(
+      `  ${i.id.padEnd(w)}  ${i.subsystem.padEnd(9)}  ${i.type.padEnd(16)}  ${String(i.rows).padStart(8)}${i.note ? `  (${i.note})` : ''}`,
+    );
+  const s = r.streams.scalars;
+  const src = Object.entries(s.sources)
+    .map(([k, c]) => `${k} ${c.in} in / ${c.out} out${c.late ? ` / ${c.late} late` : ''}`)
+    .join(', ');
+  out.push(
+    `  rows: ${s.rowsFlushed} stored${s.rowsNotStored ? `, ${s.rowsNotStored} not stored (storage disabled)` : ''}; ${src}; dropped ${s.dropped}`,
+  );
+  if (s.flushErrors) out.push(`  WRITE ERRORS: ${s.flushErrors} (last: ${s.lastError})`);
+  for (const sub of r.subsystems) for (const c of sub.crashes) out.push(`  ${sub.name} crashed at ${c.at}: ${c.cause}`);
+  return `${out.join('\n')}\n`;
+}
+
+export async function runCommand(file: string | undefined, options: RunCommandOptions, io: CliIo): Promise<number> {
+  if (!file) {
+    io.err('daq run: name a configuration file (daq run lab.toml --duration 60)\n');
+    return 2;
+  }
+  if (options.durationS !== undefined && !(options.durationS > 0)) {
+    io.err(`daq run: --duration must be a positive number of seconds, got ${options.durationS}\n`);
+    return 2;
+  }
+  let loaded: LoadedConfig;
+  try {
+    loaded = await loadConfig(file);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const d of e.diagnostics) io.err(`${formatDiagnostic(d)}\n`);
+      return 2;
+    }
+    if (e instanceof DaqError && e.code === 'DAQ_CONFIG_READ') {
+      io.err(`daq run: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  for (const w of loaded.warnings) io.err(`${formatDiagnostic(w)}\n`);
+
+  let acq: Acquisition | undefined;
+  const sig = signals(() => {
+    io.err('daq run: second interrupt: terminating the workers now\n');
+    void acq?.runtime.kill();
+  });
+  try {
+    try {
+      acq = await Acquisition.start(loaded, { out: options.out });
+    } catch (e) {
+      io.err(`daq run: could not start: ${(e as Error).message}\n`);
+      return 1;
+    }
+    io.err(`daq run: recording to ${acq.dir}${options.durationS ? ` for ${options.durationS} s` : ''}; Ctrl-C stops\n`);
+    acq.runtime.on('crash', (c) =>
+      io.err(
+        `daq run: ${c.subsystem} crashed: ${c.cause}${c.willRestart ? ' (restarting)' : ''}; ${c.leasesReleased} leases released\n`,
+      ),
+    );
+
+    const mode = options.progress ?? (process.stderr.isTTY ? 'bar' : 'lines');
+    const bar =
+      mode === 'bar'
+        ? new cliProgress.SingleBar(
+            {
+              format: options.durationS
+                ? '{bar} {percentage}% | {elapsed}s | {rows} rows | {rate} rows/s | stored {stored} | dropped {dropped}'
+                : '{elapsed}s | {rows} rows | {rate} rows/s | stored {stored} | dropped {dropped}',
+              stream: process.stderr,
+              hideCursor: true,
+            },
+            cliProgress.Presets.shades_classic,
+          )
+        : undefined;
+    const a = acq;
+    const show = () => {
+      const p = a.progress();
+      if (bar) {
+        const rows = Object.values(p.rows).reduce((x, y) => x + y, 0);
+        bar.update(Math.min(p.elapsedS, options.durationS ?? p.elapsedS), {
+          elapsed: p.elapsedS.toFixed(0),
+          rows,
+          rate: Math.round(p.rate),
+          stored: p.stored,
+          dropped: p.dropped,
+        });
+      } else if (mode === 'lines') io.err(`${line(p)}\n`);
+    };
+    bar?.start(options.durationS ?? 1, 0, { elapsed: 0, rows: 0, rate: 0, stored: 0, dropped: 0 });
+    const ticker = setInterval(show, mode === 'bar' ? 250 : (options.progressEveryS ?? 5) * 1000);
+
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      options.until ?? sig.first,
+      new Promise<string>((r) => {
+        if (options.durationS) timer = setTimeout(() => r('duration'), options.durationS * 1000);
+      }),
+    ]);
+    clearTimeout(timer);
+    clearInterval(ticker);
+    show();
+    bar?.stop();
+    const interrupted = done !== 'duration';
+    io.err(`daq run: stopping${interrupted ? ` (${done})` : ''}…\n`);
+    const record = await acq.stop(interrupted ? 'interrupted' : 'completed', interrupted ? `stopped by ${done}` : undefined);
+    io.err(summary(record, acq.dir));
+    if (record.status === 'failed') return 1;
+    return interrupted ? 130 : 0;
+  } finally {
+    sig.dispose();
+  }
+}
