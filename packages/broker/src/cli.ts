@@ -6,6 +6,7 @@ import { validateCommand } from './commands/validate.js';
 import { schemaCommand } from './commands/schema.js';
 import { simCommand } from './commands/sim.js';
 import { runCommand } from './commands/run.js';
+import { inspectCommand } from './commands/inspect.js';
 
 export const HELP = `daq: laboratory data acquisition, legacy V2 and V4 instruments side by side
 
@@ -18,6 +19,10 @@ Usage:
   daq validate CONFIG...     check configuration files; prints "ok FILE" for each valid one,
                              errors as FILE:LINE:COL: key: message (exit 0 valid, 2 invalid,
                              1 unreadable)
+  daq inspect RUN_DIR_OR_FILE [--json]
+                             what a run holds: status and counts (run.json), each file's
+                             schema and rows, time span, per-instrument channels with
+                             min/mean/max (exit 1 if a file is truncated)
   daq sim CONFIG [--json]    start a simulator for every instrument of CONFIG (real ptys and
                              TCP sockets); one line (JSON with --json) per instrument with
                              its endpoint; runs until SIGINT or SIGTERM, then exits 0
@@ -74,6 +79,14 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
           { durationS: values.duration === undefined ? undefined : Number(values.duration), out: values.out },
           io,
         );
+      }
+      case 'inspect': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: { json: { type: 'boolean', default: false } },
+        });
+        return await inspectCommand(positionals[0], { json: values.json ?? false }, io);
       }
       case 'schema': {
         const { values } = parseArgs({

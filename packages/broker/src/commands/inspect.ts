@@ -1,0 +1,176 @@
+// `daq inspect RUN_DIR_OR_FILE`: what a run holds: status and counts from run.json, each
+// Arrow file's schema and rows, the time span, and per instrument its rows and channels
+// (with min, max and mean). Reads whatever it is given, including a file cut short by a kill.
+
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { RecordBatchReader, type RecordBatch } from 'apache-arrow';
+import type { CliIo } from '../cli-io.js';
+import type { RunRecord } from '../acquisition.js';
+
+export interface FileSummary {
+  file: string;
+  schema: string[];
+  rows: number;
+  batches: number;
+  /** Set when the file ends in the middle of a message (e.g. the run was killed mid-write). */
+  truncated?: string;
+}
+
+export interface ChannelSummary {
+  subsystem: string;
+  instrument: string;
+  channel: string;
+  unit: string;
+  rows: number;
+  min: number;
+  max: number;
+  mean: number;
+}
+
+export interface InspectResult {
+  run?: RunRecord;
+  files: FileSummary[];
+  rows: number;
+  firstNs?: bigint;
+  lastNs?: bigint;
+  channels: ChannelSummary[];
+}
+
+function column(batch: RecordBatch, name: string) {
+  return batch.getChild(name);
+}
+
+/** Reads a run directory or one Arrow IPC file (stream or file format). */
+export async function inspectPath(path: string): Promise<InspectResult> {
+  const info = await stat(path);
+  let run: RunRecord | undefined;
+  let files: string[];
+  if (info.isDirectory()) {
+    const names = await readdir(path);
+    if (names.includes('run.json')) run = JSON.parse(await readFile(join(path, 'run.json'), 'utf8')) as RunRecord;
+    files = names
+      .filter((n) => /\.(arrows|arrow|feather)$/.test(n))
+      .sort()
+      .map((n) => join(path, n));
+  } else files = [path];
+
+  const result: InspectResult = { run, files: [], rows: 0, channels: [] };
+  const stats = new Map<string, ChannelSummary>();
+  for (const file of files) {
+    const bytes = await readFile(file);
+    const summary: FileSummary = { file: basename(file), schema: [], rows: 0, batches: 0 };
+    try {
+      const reader = RecordBatchReader.from(bytes);
+      reader.open();
+      summary.schema = reader.schema.fields.map((f) => `${f.name}: ${f.type}${f.nullable ? '' : ' not null'}`);
+      for (const batch of reader) {
+        summary.batches++;
+        summary.rows += batch.numRows;
+        const ts = column(batch, 'timestamp');
+        const tsValues = ts?.data[0]?.values as BigInt64Array | undefined;
+        const cols = ['subsystem', 'instrument', 'channel', 'unit'].map((c) => column(batch, c));
+        const value = column(batch, 'value');
+        for (let i = 0; i < batch.numRows; i++) {
+          if (tsValues) {
+            const t = tsValues[i]!;
+            if (result.firstNs === undefined || t < result.firstNs) result.firstNs = t;
+            if (result.lastNs === undefined || t > result.lastNs) result.lastNs = t;
+          }
+          if (!value) continue;
+          const [sub, inst, chan, unit] = cols.map((c) => (c ? String(c.get(i)) : ''));
+          const key = `${sub}\u0000${inst}\u0000${chan}\u0000${unit}`;
+          let s = stats.get(key);
+          if (!s) {
+            s = {
+              subsystem: sub!,
+              instrument: inst!,
+              channel: chan!,
+              unit: unit!,
+              rows: 0,
+              min: Infinity,
+              max: -Infinity,
+              mean: 0,
+            };
+            stats.set(key, s);
+          }
+          const v = value.get(i) as number;
+          s.rows++;
+          s.min = Math.min(s.min, v);
+          s.max = Math.max(s.max, v);
+          s.mean += (v - s.mean) / s.rows;
+        }
+      }
+    } catch (e) {
+      summary.truncated = (e as Error).message;
+    }
+    result.files.push(summary);
+    result.rows += summary.rows;
+  }
+  result.channels = [...stats.values()].sort((a, b) =>
+    `${a.instrument}\u0000${a.channel}`.localeCompare(`${b.instrument}\u0000${b.channel}`),
+  );
+  return result;
+}
+
+const iso = (ns: bigint) => new Date(Number(ns / 1_000_000n)).toISOString();
+const num = (v: number) => (Number.isInteger(v) ? String(v) : v.toPrecision(6));
+
+export function formatInspect(path: string, r: InspectResult): string {
+  const out: string[] = [`${path}`];
+  if (r.run) {
+    const run = r.run;
+    out.push(
+      `  run: ${run.name}, status ${run.status}${run.reason ? ` (${run.reason})` : ''}, started ${run.startedAt}${run.stoppedAt ? `, stopped ${run.stoppedAt}` : ''}${run.durationS !== undefined ? ` (${run.durationS} s)` : ''}`,
+    );
+    const s = run.streams?.scalars;
+    if (s) {
+      const src = Object.entries(s.sources ?? {})
+        .map(([k, c]) => `${k} ${c.in} in / ${c.out} out${c.late ? ` / ${c.late} late` : ''}`)
+        .join(', ');
+      out.push(
+        `  counts: ${src || 'none'}; stored ${s.rowsFlushed}; dropped ${s.dropped}${s.rowsNotStored ? `; not stored ${s.rowsNotStored}` : ''}`,
+      );
+      if (s.flushErrors) out.push(`  write errors: ${s.flushErrors} (last: ${s.lastError})`);
+    }
+    for (const sub of run.subsystems ?? []) for (const c of sub.crashes) out.push(`  ${sub.name} crashed at ${c.at}: ${c.cause}`);
+    for (const i of run.instruments ?? []) if (i.note) out.push(`  ${i.id}: ${i.note}`);
+  }
+  for (const f of r.files) {
+    out.push(
+      `  file ${f.file}: ${f.rows} rows in ${f.batches} batches${f.truncated ? `; TRUNCATED after them: ${f.truncated}` : ''}`,
+    );
+    for (const field of f.schema) out.push(`    ${field}`);
+  }
+  if (r.files.length === 0) out.push('  no Arrow files');
+  out.push(`  rows: ${r.rows}`);
+  if (r.firstNs !== undefined && r.lastNs !== undefined)
+    out.push(`  time span: ${iso(r.firstNs)} to ${iso(r.lastNs)} (${(Number(r.lastNs - r.firstNs) / 1e9).toFixed(3)} s)`);
+  if (r.channels.length > 0) {
+    const w = Math.max(10, ...r.channels.map((c) => c.instrument.length));
+    const cw = Math.max(7, ...r.channels.map((c) => c.channel.length));
+    out.push(`  ${'instrument'.padEnd(w)}  sub  ${'channel'.padEnd(cw)}  unit  ${'rows'.padStart(8)}  min / mean / max`);
+    for (const c of r.channels)
+      out.push(
+        `  ${c.instrument.padEnd(w)}  ${c.subsystem.padEnd(3)}  ${c.channel.padEnd(cw)}  ${c.unit.padEnd(4)}  ${String(c.rows).padStart(8)}  ${num(c.min)} / ${num(c.mean)} / ${num(c.max)}`,
+      );
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export async function inspectCommand(path: string | undefined, options: { json: boolean }, io: CliIo): Promise<number> {
+  if (!path) {
+    io.err('daq inspect: name a run directory or an Arrow file (daq inspect data/demo-20261125-101500)\n');
+    return 2;
+  }
+  let result: InspectResult;
+  try {
+    result = await inspectPath(path);
+  } catch (e) {
+    io.err(`daq inspect: cannot read ${path}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (options.json) io.out(`${JSON.stringify(result, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
+  else io.out(formatInspect(path, result));
+  return result.files.some((f) => f.truncated) ? 1 : 0;
+}
