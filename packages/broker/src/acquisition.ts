@@ -18,7 +18,7 @@ export type RunStatus = 'running' | 'completed' | 'interrupted' | 'failed';
 export interface AcquisitionOptions {
   /** The run directory itself (must be absent or empty); default a new one under data_dir. */
   out?: string;
-  /** How often run.json is refreshed while running (default 5 s), so a killed run still tells its story. */
+  /** How often run.json is refreshed while running (default: every flush, at least 1 s apart), so a killed run still tells its story. */
   recordIntervalMs?: number;
 }
 
@@ -143,16 +143,21 @@ export class Acquisition {
     const acq = new Acquisition(dir, live, sims, resources, runtime, bridge, sink, loaded);
     runtime.on('crash', (c) => acq.crashes.push(c));
     bridge.start();
-    sink.start();
     await acq.writeRecord();
     try {
-      await runtime.start();
+      const ready = await runtime.start();
+      // Declare every series now, so the data file's dictionaries are complete from its first
+      // flush; the first flush waits for this (rows of a subsystem started earlier are held).
+      for (const [subsystem, statuses] of Object.entries(ready))
+        for (const st of statuses) for (const c of st.channels) bridge.series.id(subsystem, st.id, c.channel, c.unit);
+      sink.start();
     } catch (e) {
       await acq.stop('failed', (e as Error).message);
       throw e;
     }
     acq.started = performance.now();
-    acq.recordTimer = setInterval(() => void acq.writeRecord().catch(() => undefined), options.recordIntervalMs ?? 5000);
+    const every = options.recordIntervalMs ?? Math.max(1000, Math.min(...enabled.map((s) => live[s].storage.flush_interval_ms)));
+    acq.recordTimer = setInterval(() => void acq.writeRecord().catch(() => undefined), every);
     return acq;
   }
 

@@ -101,7 +101,11 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     }
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    if (
+      err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+      err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ||
+      err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
+    ) {
       io.err(`daq ${command}: ${err.message} (daq --help)\n`);
       return 2;
     }

@@ -207,6 +207,9 @@ class FakeInstrument implements HostedInstrument {
   async shutdown(): Promise<void> {
     this.shutDown = true;
   }
+  channels() {
+    return [{ channel: 'n', unit: '' }];
+  }
 }
 
 const INIT: SubsystemInit = { instruments: [], epochOffsetNs: 0n, leaseTimeoutMs: 100, batchRows: 1000, batchIntervalMs: 10 };

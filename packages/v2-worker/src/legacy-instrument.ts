@@ -3,7 +3,14 @@
 // disconnect() leaves the device safe. V4 drivers never change this API ("zero breaking
 // changes to V2"); the host adapts it.
 
-import { type CommandTable, type DriverContext, type HostedInstrument, type Reading, type V2InstrumentConfig } from '@daq/core';
+import {
+  type ChannelSpec,
+  type CommandTable,
+  type DriverContext,
+  type HostedInstrument,
+  type Reading,
+  type V2InstrumentConfig,
+} from '@daq/core';
 
 export abstract class LegacyInstrument<C extends V2InstrumentConfig = V2InstrumentConfig> implements HostedInstrument {
   readonly id: string;
@@ -23,6 +30,8 @@ export abstract class LegacyInstrument<C extends V2InstrumentConfig = V2Instrume
   /** Opens the conversation; returns the identity the device reports. */
   abstract connect(): Promise<string>;
   abstract readMeasurements(): Promise<Reading[]>;
+  /** The channels readMeasurements() returns (known after connect()). */
+  abstract channels(): ChannelSpec[];
   /** Default: nothing to undo. */
   async disconnect(): Promise<void> {}
 

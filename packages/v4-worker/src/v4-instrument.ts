@@ -2,6 +2,7 @@
 
 import {
   DaqError,
+  type ChannelSpec,
   type CommandTable,
   type DriverContext,
   type HostedInstrument,
@@ -25,6 +26,7 @@ export abstract class V4Instrument<C extends V4InstrumentConfig = V4InstrumentCo
 
   abstract initialize(): Promise<string>;
   abstract read(): Promise<Reading[]>;
+  abstract channels(): ChannelSpec[];
   async shutdown(): Promise<void> {}
 
   /** The axis a motion call means: the first configured one by default; others are refused. */

@@ -6,6 +6,13 @@ import { DaqError } from '../errors.js';
 export const MAITAI_MIN_NM = 690;
 export const MAITAI_MAX_NM = 1040;
 
+/** What a MaiTai driver reports per poll, in both subsystems. */
+export const MAITAI_CHANNELS = [
+  { channel: 'wavelength', unit: 'nm' },
+  { channel: 'power', unit: 'W' },
+  { channel: 'shutter', unit: '' },
+];
+
 /** Parses `820nm`, `3.00W`, `45.2%` or a bare number; `unit` is the suffix expected (case-insensitive). */
 export function parseMaiTaiValue(instrument: string, command: string, reply: string, unit: string): number {
   const m = /^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[Ee][+-]?\d+)?)\s*([A-Za-z%]*)\s*$/.exec(reply);

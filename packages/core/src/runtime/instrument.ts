@@ -12,6 +12,11 @@ export interface Reading {
   timestampNs?: bigint;
 }
 
+export interface ChannelSpec {
+  channel: string;
+  unit: string;
+}
+
 export interface HostedInstrument {
   readonly id: string;
   readonly type: string;
@@ -20,6 +25,8 @@ export interface HostedInstrument {
   /** Opens the conversation and reads the identity (Elliptec `in`, `*IDN?`, ...); returns it for status. */
   initialize(): Promise<string>;
   read(): Promise<Reading[]>;
+  /** The channels read() produces, known once initialize() has run; storage declares them up front. */
+  channels(): ChannelSpec[];
   readonly commands: CommandTable;
   /** Leaves the instrument in a safe state; called once, after polling and commands have stopped. */
   shutdown(): Promise<void>;

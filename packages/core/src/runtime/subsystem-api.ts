@@ -28,6 +28,8 @@ export interface InstrumentStatus {
   queue: number;
   /** Command names the instrument accepts. */
   accepts: string[];
+  /** What read() produces (after initialisation). */
+  channels: { channel: string; unit: string }[];
 }
 
 export interface OutputCounts {

@@ -53,6 +53,7 @@ class Slot {
       commandErrors: 0,
       queue: 0,
       accepts: Object.keys(instrument.commands),
+      channels: [],
     };
   }
 }
@@ -90,6 +91,7 @@ export class SubsystemHost implements SubsystemApi {
         slot.status.state = 'initialising';
         try {
           slot.status.identity = await slot.queue.run(() => slot.instrument.initialize());
+          slot.status.channels = slot.instrument.channels();
           slot.status.state = 'ready';
         } catch (e) {
           slot.status.state = 'failed';

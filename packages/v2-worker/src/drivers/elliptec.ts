@@ -44,6 +44,10 @@ export class ElliptecV2 extends LegacyInstrument<ElliptecConfig> {
     return this.device.describe();
   }
 
+  channels() {
+    return [{ channel: 'position', unit: this.device.identity.unit }];
+  }
+
   async readMeasurements(): Promise<Reading[]> {
     return [{ channel: 'position', value: await this.device.position(), unit: this.device.identity.unit }];
   }

@@ -1,6 +1,7 @@
 // V2 MaiTai driver: the legacy API over the shared device client.
 
 import {
+  MAITAI_CHANNELS,
   MAITAI_MAX_NM,
   MAITAI_MIN_NM,
   MaiTaiDevice,
@@ -43,6 +44,10 @@ export class MaiTaiV2 extends LegacyInstrument<MaiTaiConfig> {
     const idn = await this.device.identify();
     if (this.config.wavelength_nm !== undefined) await this.device.setWavelength(this.config.wavelength_nm);
     return idn;
+  }
+
+  channels() {
+    return MAITAI_CHANNELS;
   }
 
   async readMeasurements(): Promise<Reading[]> {

@@ -47,6 +47,10 @@ export class MockPowerV2 extends LegacyInstrument<MockPowerConfig> {
     return `MockPower (simulated, ${this.mean} W ± ${this.config.noise * 100}%)`;
   }
 
+  channels() {
+    return [{ channel: 'power', unit: 'W' }];
+  }
+
   async readMeasurements(): Promise<Reading[]> {
     return [{ channel: 'power', value: this.sample(), unit: 'W' }];
   }

@@ -37,6 +37,10 @@ export class Newport1830CV2 extends LegacyInstrument<Newport1830CConfig> {
     return `Newport 1830-C at ${this.config.serial_port}, wavelength ${nm} nm, units W`;
   }
 
+  channels() {
+    return [{ channel: 'power', unit: 'W' }];
+  }
+
   async readMeasurements(): Promise<Reading[]> {
     return [{ channel: 'power', value: await this.device.power(), unit: 'W' }];
   }

@@ -32,6 +32,10 @@ export class ElliptecMotion extends V4Instrument<ElliptecConfig> implements Moti
     return this.device.describe();
   }
 
+  channels() {
+    return [{ channel: 'position', unit: this.unit }];
+  }
+
   async read(): Promise<Reading[]> {
     return [{ channel: 'position', value: await this.device.position(), unit: this.unit }];
   }

@@ -37,6 +37,10 @@ export class Esp300Motion extends V4Instrument<Esp300Config> implements MotionCo
     return `${version}, axes ${this.axes.join(', ')}`;
   }
 
+  channels() {
+    return this.axes.map((a) => ({ channel: `axis${a}`, unit: this.unit }));
+  }
+
   async read(): Promise<Reading[]> {
     const out: Reading[] = [];
     for (const axis of this.axes) out.push({ channel: `axis${axis}`, value: await this.device.position(axis), unit: this.unit });

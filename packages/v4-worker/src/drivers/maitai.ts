@@ -1,6 +1,7 @@
 // V4 MaiTai driver: a Laser over the shared device client.
 
 import {
+  MAITAI_CHANNELS,
   MAITAI_MAX_NM,
   MAITAI_MIN_NM,
   MaiTaiDevice,
@@ -35,6 +36,10 @@ export class MaiTaiLaser extends V4Instrument<MaiTaiConfig> implements Laser {
     const idn = await this.device.identify();
     if (this.config.wavelength_nm !== undefined) await this.device.setWavelength(this.config.wavelength_nm);
     return idn;
+  }
+
+  channels() {
+    return MAITAI_CHANNELS;
   }
 
   async read(): Promise<Reading[]> {

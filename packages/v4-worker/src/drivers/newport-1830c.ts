@@ -32,6 +32,10 @@ export class Newport1830CMeter extends V4Instrument<Newport1830CConfig> implemen
     return `Newport 1830-C at ${this.config.serial_port}, ${nm} nm`;
   }
 
+  channels() {
+    return [{ channel: 'power', unit: 'W' }];
+  }
+
   async read(): Promise<Reading[]> {
     return [{ channel: 'power', value: await this.device.power(), unit: 'W' }];
   }

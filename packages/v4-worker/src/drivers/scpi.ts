@@ -23,6 +23,10 @@ export class ScpiDevice extends V4Instrument<ScpiInstrumentConfig> implements Sc
     return this.identify();
   }
 
+  channels() {
+    return this.config.poll_query ? [{ channel: this.config.poll_query, unit: this.config.unit }] : [];
+  }
+
   async read(): Promise<Reading[]> {
     const q = this.config.poll_query!;
     const reply = (await this.channel.query(q)).trim();
