@@ -7,9 +7,10 @@ import { parseArgs } from 'node:util';
 import { describeMachine } from './machine.js';
 import type { Benchmark, BenchResult } from './types.js';
 import { hardwareBenchmark } from './hardware.js';
+import { scalarBenchmark } from './scalar.js';
 
 /** Every benchmark subject; each issue that adds one registers it here. */
-const BENCHMARKS: Benchmark[] = [hardwareBenchmark];
+const BENCHMARKS: Benchmark[] = [hardwareBenchmark, scalarBenchmark];
 
 function markdown(results: BenchResult[], machine: ReturnType<typeof describeMachine>, quick: boolean): string {
   const lines = [

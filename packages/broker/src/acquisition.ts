@@ -171,7 +171,7 @@ export class Acquisition {
       elapsedS,
       rows,
       rate: elapsedS > 0 ? total / elapsedS : 0,
-      stored: this.sink.stats.rowsFlushed,
+      stored: this.sink.rowsFlushed,
       backlog: this.sink.backlog + Object.values(counts).reduce((a, c) => a + c.buffered, 0),
       dropped: 0,
       late: Object.values(counts).reduce((a, c) => a + c.late, 0),
@@ -181,9 +181,9 @@ export class Acquisition {
 
   private async writeRecord(): Promise<void> {
     const r = this.record;
+    const stats = this.sink.stats;
     r.streams.scalars = {
-      ...this.sink.stats,
-      perInstrument: { ...this.sink.stats.perInstrument },
+      ...stats,
       sources: this.bridge.counts(),
       dropped: 0,
     };
@@ -194,7 +194,7 @@ export class Acquisition {
     r.instruments = [...owner].map(([id, st]) => {
       const [subsystem, type] = st.split(':') as [string, string];
       const note = notRun.get(id);
-      return { id, subsystem, type, rows: this.sink.stats.perInstrument[id] ?? 0, ...(note ? { note } : {}) };
+      return { id, subsystem, type, rows: stats.perInstrument[id] ?? 0, ...(note ? { note } : {}) };
     });
     r.subsystems = this.runtime.subsystems.map((name) => {
       const sup = this.runtime.supervisor(name)!;

@@ -6,7 +6,7 @@
 
 import { tableFromIPC, type Vector } from 'apache-arrow';
 import { Clock, type Measurement } from '@daq/core';
-import { SeriesTable, emptyChunk, isSorted, sortChunk, type ScalarChunk } from './series.js';
+import { SeriesTable, countBelow, emptyChunk, isSorted, sortChunk, tsLess, tsWords, type ScalarChunk } from './series.js';
 
 export interface BridgeSink {
   /** Called with rows in timestamp order (late rows first in their tick). Must not keep `chunk`'s arrays. */
@@ -39,9 +39,11 @@ class SourceBuffer {
   lastTs = -(2n ** 63n);
   readonly counts: SourceCounts = { in: 0, out: 0, late: 0, buffered: 0, batches: 0 };
 
-  append(c: ScalarChunk): void {
-    if (c.length === 0) return;
+  /** Adds a chunk; returns it sorted (the caller counts late rows on it). */
+  append(c: ScalarChunk): ScalarChunk {
+    if (c.length === 0) return c;
     let chunk = isSorted(c) ? c : sortChunk(c);
+    const sorted = chunk;
     if (chunk.ts[0]! < this.lastTs) {
       // Arrived out of order with this source's own buffered rows: merge them (rare).
       chunk = sortChunk(concat([...this.take(2n ** 63n - 1n), chunk]));
@@ -52,6 +54,7 @@ class SourceBuffer {
     this.chunks.push(chunk);
     this.counts.buffered += chunk.length;
     this.lastTs = chunk.ts[chunk.length - 1]!;
+    return sorted;
   }
 
   /** Removes and returns the rows with timestamp <= until. */
@@ -107,26 +110,24 @@ function concat(chunks: ScalarChunk[]): ScalarChunk {
   return out;
 }
 
-/** k-way merge of sorted runs (k is small: one per source). */
+/** k-way merge of sorted runs (k is small: one per source), comparing and copying timestamp words. */
 function merge(runs: ScalarChunk[]): ScalarChunk {
   if (runs.length === 1) return runs[0]!;
   const n = runs.reduce((s, c) => s + c.length, 0);
   const out = emptyChunk(n);
+  const ow = tsWords(out);
+  const words = runs.map(tsWords);
   const pos = new Array<number>(runs.length).fill(0);
   for (let o = 0; o < n; o++) {
     let best = -1;
-    let bestTs = 0n;
     for (let r = 0; r < runs.length; r++) {
-      const p = pos[r]!;
-      const run = runs[r]!;
-      if (p < run.length && (best < 0 || run.ts[p]! < bestTs)) {
-        best = r;
-        bestTs = run.ts[p]!;
-      }
+      if (pos[r]! < runs[r]!.length && (best < 0 || tsLess(words[r]!, pos[r]!, words[best]!, pos[best]!))) best = r;
     }
     const run = runs[best]!;
+    const w = words[best]!;
     const p = pos[best]!++;
-    out.ts[o] = bestTs;
+    ow[2 * o] = w[2 * p]!;
+    ow[2 * o + 1] = w[2 * p + 1]!;
     out.value[o] = run.value[p]!;
     out.series[o] = run.series[p]!;
   }
@@ -171,8 +172,7 @@ export class MeasurementBridge {
     const s = this.source(sourceName);
     s.counts.in += chunk.length;
     s.counts.batches++;
-    for (let i = 0; i < chunk.length; i++) if (chunk.ts[i]! < this.lastEmitted) s.counts.late++;
-    s.append(chunk);
+    s.counts.late += countBelow(s.append(chunk), this.lastEmitted);
   }
 
   /** A V2 batch of Measurement objects. */
@@ -199,14 +199,17 @@ export class MeasurementBridge {
       c.value.set((value!.values as Float64Array).subarray(value!.offset, value!.offset + n));
       const idx = [inst!, chan!, unit!].map((d) => (d.values as Int32Array).subarray(d.offset, d.offset + n));
       const dict = [inst!, chan!, unit!].map((d) => d.dictionary as Vector);
-      const cache = new Map<number, number>();
-      const base = Math.max(dict[1]!.length, dict[2]!.length, 1);
+      // Dictionary index triple → series id, through a flat table (no per-row hashing).
+      const [ni, nc, nu] = [dict[0]!.length, dict[1]!.length, dict[2]!.length];
+      const lut = ni * nc * nu <= 1 << 20 ? new Int32Array(ni * nc * nu).fill(-1) : undefined;
+      const slow = new Map<number, number>();
       for (let i = 0; i < n; i++) {
-        const key = (idx[0]![i]! * base + idx[1]![i]!) * base + idx[2]![i]!;
-        let s = cache.get(key);
-        if (s === undefined) {
+        const key = (idx[0]![i]! * nc + idx[1]![i]!) * nu + idx[2]![i]!;
+        let s = lut ? lut[key]! : (slow.get(key) ?? -1);
+        if (s < 0) {
           s = this.series.id(subsystem, dict[0]!.get(idx[0]![i]!), dict[1]!.get(idx[1]![i]!), dict[2]!.get(idx[2]![i]!));
-          cache.set(key, s);
+          if (lut) lut[key] = s;
+          else slow.set(key, s);
         }
         c.series[i] = s;
       }

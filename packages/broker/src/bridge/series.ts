@@ -41,10 +41,39 @@ export function emptyChunk(capacity: number): ScalarChunk {
   return { ts: new BigInt64Array(capacity), value: new Float64Array(capacity), series: new Int32Array(capacity), length: 0 };
 }
 
+/**
+ * The timestamps as 32-bit words (little-endian: low word at 2i, high at 2i+1). Reading a
+ * BigInt64Array element allocates a BigInt; comparing and copying words does not, which is
+ * what keeps the merge fast. Timestamps are Unix-epoch ns, so never negative.
+ */
+export function tsWords(c: ScalarChunk): Uint32Array {
+  return new Uint32Array(c.ts.buffer, c.ts.byteOffset, c.ts.length * 2);
+}
+
+/** a[i] < b[j] on word views. */
+export function tsLess(a: Uint32Array, i: number, b: Uint32Array, j: number): boolean {
+  const ah = a[2 * i + 1]!;
+  const bh = b[2 * j + 1]!;
+  return ah < bh || (ah === bh && a[2 * i]! < b[2 * j]!);
+}
+
 /** True when the chunk's timestamps never decrease. */
 export function isSorted(c: ScalarChunk): boolean {
-  for (let i = 1; i < c.length; i++) if (c.ts[i]! < c.ts[i - 1]!) return false;
+  const w = tsWords(c);
+  for (let i = 1; i < c.length; i++) if (tsLess(w, i, w, i - 1)) return false;
   return true;
+}
+
+/** Rows of a sorted chunk with a timestamp below `t`. */
+export function countBelow(c: ScalarChunk, t: bigint): number {
+  let lo = 0;
+  let hi = c.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (c.ts[mid]! < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Sorts a chunk by timestamp, stable (rare: only for sources that stamp out of order). */

@@ -12,6 +12,7 @@ import {
   Field,
   Float64,
   Int32,
+  MessageHeader,
   RecordBatch,
   Schema,
   Struct,
@@ -22,7 +23,7 @@ import {
   tableToIPC,
   vectorFromArray,
 } from 'apache-arrow';
-import { DaqError, IPC_END_OF_STREAM, recordBatchMessages } from '@daq/core';
+import { DaqError, IPC_END_OF_STREAM, ipcMessages } from '@daq/core';
 import type { BridgeSink } from '../bridge/measurement-bridge.js';
 import type { ScalarChunk, SeriesTable } from '../bridge/series.js';
 
@@ -41,6 +42,26 @@ export const STORED_SCALAR_SCHEMA = new Schema([
 const COLUMNS = ['subsystem', 'instrument', 'channel', 'unit'] as const;
 /** Where each of COLUMNS sits in STORED_SCALAR_SCHEMA. */
 const FIELD_OF = [1, 2, 3, 5] as const;
+
+/** writev until every byte is written (a regular file rarely takes less, but may). */
+async function writeAll(file: FileHandle, parts: Uint8Array[]): Promise<void> {
+  let rest = parts;
+  for (;;) {
+    const total = rest.reduce((n, p) => n + p.byteLength, 0);
+    if (total === 0) return;
+    let { bytesWritten } = await file.writev(rest);
+    if (bytesWritten === total) return;
+    const left: Uint8Array[] = [];
+    for (const p of rest) {
+      if (bytesWritten >= p.byteLength) bytesWritten -= p.byteLength;
+      else {
+        left.push(p.subarray(bytesWritten));
+        bytesWritten = 0;
+      }
+    }
+    rest = left;
+  }
+}
 
 export interface ScalarFileSinkOptions {
   flushIntervalMs: number;
@@ -77,7 +98,9 @@ export class ScalarFileSink implements BridgeSink {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private closed = false;
-  readonly stats: ScalarFileStats = {
+  /** Rows accepted per series id (summed per instrument on demand: no string work per row). */
+  private readonly perSeries: number[] = [];
+  private readonly statsBase: Omit<ScalarFileStats, 'perInstrument'> = {
     files: [],
     rowsAccepted: 0,
     rowsFlushed: 0,
@@ -85,8 +108,16 @@ export class ScalarFileSink implements BridgeSink {
     bytesWritten: 0,
     flushes: 0,
     flushErrors: 0,
-    perInstrument: {},
   };
+
+  get stats(): ScalarFileStats {
+    const perInstrument: Record<string, number> = {};
+    this.perSeries.forEach((n, s) => {
+      const id = this.table!.keys[s]!.instrument;
+      perInstrument[id] = (perInstrument[id] ?? 0) + n;
+    });
+    return { ...this.statsBase, files: [...this.statsBase.files], perInstrument };
+  }
 
   constructor(
     readonly dir: string,
@@ -104,20 +135,32 @@ export class ScalarFileSink implements BridgeSink {
     const need = this.buffered + chunk.length;
     if (need > this.ts.length) this.grow(need);
     const store = this.options.storeSubsystems;
-    for (let i = 0; i < chunk.length; i++) {
-      const s = chunk.series[i]!;
-      const key = table.keys[s]!;
-      if (!store.has(key.subsystem)) {
-        this.stats.rowsNotStored++;
-        continue;
+    while (this.perSeries.length < table.size) this.perSeries.push(0);
+    const stored = table.keys.map((k) => store.has(k.subsystem));
+    let all = true;
+    for (let i = 0; i < chunk.length; i++) if (!stored[chunk.series[i]!]) all = false;
+    if (all) {
+      // The common case: copy whole columns.
+      this.ts.set(chunk.ts.subarray(0, chunk.length), this.buffered);
+      this.value.set(chunk.value.subarray(0, chunk.length), this.buffered);
+      this.series.set(chunk.series.subarray(0, chunk.length), this.buffered);
+      this.buffered += chunk.length;
+      for (let i = 0; i < chunk.length; i++) this.perSeries[chunk.series[i]!]!++;
+    } else {
+      for (let i = 0; i < chunk.length; i++) {
+        const s = chunk.series[i]!;
+        if (!stored[s]) {
+          this.statsBase.rowsNotStored++;
+          continue;
+        }
+        const o = this.buffered++;
+        this.ts[o] = chunk.ts[i]!;
+        this.value[o] = chunk.value[i]!;
+        this.series[o] = s;
+        this.perSeries[s]!++;
       }
-      const o = this.buffered++;
-      this.ts[o] = chunk.ts[i]!;
-      this.value[o] = chunk.value[i]!;
-      this.series[o] = s;
-      this.stats.perInstrument[key.instrument] = (this.stats.perInstrument[key.instrument] ?? 0) + 1;
     }
-    this.stats.rowsAccepted = this.stats.rowsFlushed + this.buffered;
+    this.statsBase.rowsAccepted = this.statsBase.rowsFlushed + this.buffered;
   }
 
   private grow(n: number): void {
@@ -130,6 +173,10 @@ export class ScalarFileSink implements BridgeSink {
     const series = new Int32Array(cap);
     series.set(this.series.subarray(0, this.buffered));
     [this.ts, this.value, this.series] = [ts, value, series];
+  }
+
+  get rowsFlushed(): number {
+    return this.statsBase.rowsFlushed;
   }
 
   /** Rows buffered but not yet on disk. */
@@ -153,37 +200,39 @@ export class ScalarFileSink implements BridgeSink {
     this.buffered = 0;
     try {
       await this.append(ts, value, series, n, this.table);
-      this.stats.rowsFlushed += n;
-      this.stats.flushes++;
-      this.stats.lastFlushAt = new Date().toISOString();
+      this.statsBase.rowsFlushed += n;
+      this.statsBase.flushes++;
+      this.statsBase.lastFlushAt = new Date().toISOString();
     } catch (e) {
       // The rows are lost to this file; say so rather than pretend (e.g. a full disk).
-      this.stats.flushErrors++;
-      this.stats.lastError = e instanceof Error ? e.message : String(e);
+      this.statsBase.flushErrors++;
+      this.statsBase.lastError = e instanceof Error ? e.message : String(e);
       throw new DaqError(
         'DAQ_WORKER',
-        `cannot write ${n} rows to ${this.dir}: ${this.stats.lastError}`,
+        `cannot write ${n} rows to ${this.dir}: ${this.statsBase.lastError}`,
         { path: this.dir },
         { cause: e },
       );
     } finally {
-      this.stats.rowsAccepted = this.stats.rowsFlushed + this.buffered;
+      this.statsBase.rowsAccepted = this.statsBase.rowsFlushed + this.buffered;
     }
   }
 
   private async append(ts: BigInt64Array, value: Float64Array, series: Int32Array, n: number, table: SeriesTable): Promise<void> {
-    // Per-column dictionaries over every series seen so far, in first-seen order.
+    // Per-column dictionaries over every series seen so far, in first-seen order, and for each
+    // column a flat series → dictionary index table.
     const values: string[][] = COLUMNS.map(() => []);
     const index: Map<string, number>[] = COLUMNS.map(() => new Map());
-    const seriesIdx = table.keys.map((k) =>
-      COLUMNS.map((col, c) => {
+    const colOf = COLUMNS.map(() => new Int32Array(table.size));
+    table.keys.forEach((k, s) =>
+      COLUMNS.forEach((col, c) => {
         let i = index[c]!.get(k[col]);
         if (i === undefined) {
           i = values[c]!.length;
           index[c]!.set(k[col], i);
           values[c]!.push(k[col]);
         }
-        return i;
+        colOf[c]![s] = i;
       }),
     );
     const sizes = values.map((v) => v.length);
@@ -195,7 +244,8 @@ export class ScalarFileSink implements BridgeSink {
     const fields = STORED_SCALAR_SCHEMA.fields;
     const cols = COLUMNS.map((_, c) => {
       const data = new Int32Array(n);
-      for (let i = 0; i < n; i++) data[i] = seriesIdx[series[i]!]![c]!;
+      const of = colOf[c]!;
+      for (let i = 0; i < n; i++) data[i] = of[series[i]!]!;
       return makeData({
         type: fields[FIELD_OF[c]!]!.type as Dictionary<Utf8, Int32>,
         length: n,
@@ -213,19 +263,25 @@ export class ScalarFileSink implements BridgeSink {
     ];
     const batch = new RecordBatch(STORED_SCALAR_SCHEMA, makeData({ type: new Struct(fields), length: n, children }));
     const stream = tableToIPC(new Table([batch]), 'stream');
-    const bytes = fresh ? stream.subarray(0, stream.byteLength - IPC_END_OF_STREAM.byteLength) : recordBatchMessages(stream);
-    await this.file!.write(bytes);
+    // A fresh file takes the whole stream but its end marker; later flushes only the record batches.
+    const parts = fresh
+      ? [stream.subarray(0, stream.byteLength - IPC_END_OF_STREAM.byteLength)]
+      : ipcMessages(stream)
+          .filter((m) => m.type === MessageHeader.RecordBatch)
+          .map((m) => stream.subarray(m.start, m.end));
+    const bytes = { byteLength: parts.reduce((n, p) => n + p.byteLength, 0) };
+    await writeAll(this.file!, parts);
     if (this.options.sync !== false) await this.file!.datasync();
-    this.stats.bytesWritten += bytes.byteLength;
+    this.statsBase.bytesWritten += bytes.byteLength;
   }
 
   private async openFile(sizes: number[]): Promise<void> {
     const base = this.options.baseName ?? 'scalars';
-    const part = this.stats.files.length;
+    const part = this.statsBase.files.length;
     const name = part === 0 ? `${base}.arrows` : `${base}-${part + 1}.arrows`;
     this.file = await open(join(this.dir, name), 'wx');
     this.fileDictSizes = sizes;
-    this.stats.files.push(name);
+    this.statsBase.files.push(name);
   }
 
   private async closeFile(): Promise<void> {
@@ -233,9 +289,9 @@ export class ScalarFileSink implements BridgeSink {
     if (!f) return;
     this.file = undefined;
     try {
-      await f.write(IPC_END_OF_STREAM);
+      await writeAll(f, [IPC_END_OF_STREAM]);
       if (this.options.sync !== false) await f.datasync();
-      this.stats.bytesWritten += IPC_END_OF_STREAM.byteLength;
+      this.statsBase.bytesWritten += IPC_END_OF_STREAM.byteLength;
     } finally {
       await f.close();
     }
