@@ -173,10 +173,15 @@ export class Acquisition {
       rate: elapsedS > 0 ? total / elapsedS : 0,
       stored: this.sink.rowsFlushed,
       backlog: this.sink.backlog + Object.values(counts).reduce((a, c) => a + c.buffered, 0),
-      dropped: 0,
+      dropped: this.dropped(),
       late: Object.values(counts).reduce((a, c) => a + c.late, 0),
       subsystems,
     };
+  }
+
+  /** Rows lost anywhere on the way to disk (every loss is counted somewhere; this is the sum). */
+  dropped(): number {
+    return this.sink.stats.rowsDropped;
   }
 
   private async writeRecord(): Promise<void> {
@@ -185,7 +190,7 @@ export class Acquisition {
     r.streams.scalars = {
       ...stats,
       sources: this.bridge.counts(),
-      dropped: 0,
+      dropped: this.dropped(),
     };
     const owner = new Map<string, string>();
     for (const s of ['v2', 'v4'] as const)

@@ -70,6 +70,8 @@ export interface ScalarFileSinkOptions {
   /** fdatasync after each flush (default true): flushed rows survive a power loss too, not only a kill. */
   sync?: boolean;
   baseName?: string;
+  /** Rows kept in memory while the disk fails, before the oldest are dropped (counted). Default 20 million. */
+  maxBacklogRows?: number;
 }
 
 export interface ScalarFileStats {
@@ -77,6 +79,8 @@ export interface ScalarFileStats {
   rowsAccepted: number;
   rowsFlushed: number;
   rowsNotStored: number;
+  /** Rows given up because the disk failed for so long that maxBacklogRows filled up. */
+  rowsDropped: number;
   bytesWritten: number;
   flushes: number;
   lastFlushAt?: string;
@@ -105,6 +109,7 @@ export class ScalarFileSink implements BridgeSink {
     rowsAccepted: 0,
     rowsFlushed: 0,
     rowsNotStored: 0,
+    rowsDropped: 0,
     bytesWritten: 0,
     flushes: 0,
     flushErrors: 0,
@@ -113,6 +118,7 @@ export class ScalarFileSink implements BridgeSink {
   get stats(): ScalarFileStats {
     const perInstrument: Record<string, number> = {};
     this.perSeries.forEach((n, s) => {
+      if (n === 0) return;
       const id = this.table!.keys[s]!.instrument;
       perInstrument[id] = (perInstrument[id] ?? 0) + n;
     });
@@ -204,18 +210,48 @@ export class ScalarFileSink implements BridgeSink {
       this.statsBase.flushes++;
       this.statsBase.lastFlushAt = new Date().toISOString();
     } catch (e) {
-      // The rows are lost to this file; say so rather than pretend (e.g. a full disk).
+      // Keep the rows for the next flush (a full disk may be freed), in a new part file: the
+      // current one may end in a half-written message, though everything before it is readable.
       this.statsBase.flushErrors++;
       this.statsBase.lastError = e instanceof Error ? e.message : String(e);
+      this.requeue(ts, value, series, n);
+      await this.abandonFile();
       throw new DaqError(
         'DAQ_WORKER',
-        `cannot write ${n} rows to ${this.dir}: ${this.statsBase.lastError}`,
+        `cannot write ${n} rows to ${this.dir}: ${this.statsBase.lastError} (kept in memory and retried at the next flush; ${this.buffered} rows waiting)`,
         { path: this.dir },
         { cause: e },
       );
     } finally {
       this.statsBase.rowsAccepted = this.statsBase.rowsFlushed + this.buffered;
     }
+  }
+
+  /** Puts rows that could not be written back in front of those that arrived meanwhile, within maxBacklogRows. */
+  private requeue(ts: BigInt64Array, value: Float64Array, series: Int32Array, n: number): void {
+    const later = this.buffered;
+    const cap = this.options.maxBacklogRows ?? 20_000_000;
+    const drop = Math.max(0, n + later - cap);
+    if (drop > 0) this.statsBase.rowsDropped += drop;
+    const keep = n - Math.min(drop, n);
+    const from = n - keep;
+    const total = keep + later;
+    const nts = new BigInt64Array(Math.max(total, 1 << 16));
+    const nvalue = new Float64Array(nts.length);
+    const nseries = new Int32Array(nts.length);
+    nts.set(ts.subarray(from, n));
+    nvalue.set(value.subarray(from, n));
+    nseries.set(series.subarray(from, n));
+    nts.set(this.ts.subarray(0, later), keep);
+    nvalue.set(this.value.subarray(0, later), keep);
+    nseries.set(this.series.subarray(0, later), keep);
+    [this.ts, this.value, this.series, this.buffered] = [nts, nvalue, nseries, total];
+  }
+
+  private async abandonFile(): Promise<void> {
+    const f = this.file;
+    this.file = undefined;
+    await f?.close().catch(() => undefined);
   }
 
   private async append(ts: BigInt64Array, value: Float64Array, series: Int32Array, n: number, table: SeriesTable): Promise<void> {
