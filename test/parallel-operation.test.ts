@@ -16,9 +16,7 @@ t.test('V2 and V4 share a power meter and an Elliptec bus through leases', async
   const toml = (await readFile(example, 'utf8'))
     .replace(/\[v2\]\nenabled = true/, '[v2]\nenabled = true\nbatch_interval_ms = 50')
     .replace(/\[v4\]\nenabled = true/, '[v4]\nenabled = true\nbatch_interval_ms = 50')
-    .replace(/(type = "(Elliptec|Newport1830C)")/g, '$1\npoll_hz = 8')
-    // The sim set has no serial SCPI simulator yet; the ASRL terminal is not what this test is about.
-    .replace(/\[\[v4\.instruments\]\]\nid = "laser_terminal"[\s\S]*$/, '');
+    .replace(/(type = "(Elliptec|Newport1830C)")/g, '$1\npoll_hz = 8');
   await using rt = await testRuntime(toml);
   const ready = await rt.runtime.start();
   t.same(
@@ -28,11 +26,13 @@ t.test('V2 and V4 share a power meter and an Elliptec bus through leases', async
       ['power_v2', 'ready'],
       ['rotator_b', 'ready'],
       ['power_v4', 'ready'],
+      ['laser_terminal', 'ready'],
     ],
     'every instrument initialised, both users of each shared device included',
   );
   t.match(ready.v2[0]!.identity, /at address 0/);
   t.match(ready.v4[0]!.identity, /at address 1/);
+  t.match(ready.v4[2]!.identity, /^[^,]+,[^,]+,[^,]+,/, 'the ASRL SCPI instrument answered *IDN? through the serial pool');
 
   const count = (id: string) => rt.v2.filter((m) => m.instrument === id).length + rt.v4.filter((r) => r.instrument === id).length;
   await until(

@@ -33,4 +33,5 @@ export { Esp300Simulator, Esp300Axis, AxisError, Trajectory, type Esp300Options,
 export { MaiTaiSimulator, MaiTaiErrorBits, type MaiTaiOptions } from './maitai.js';
 export * from './scpi-engine.js';
 export * from './scpi-tcp-simulator.js';
+export { ScpiSerialSimulator, type ScpiSerialOptions } from './scpi-serial-simulator.js';
 export { startSimulators, type SimEndpoint, type SimulatorSet } from './simulator-set.js';

@@ -225,6 +225,11 @@ export abstract class SerialSimulator implements AsyncDisposable {
     for (const reply of this.handle(command, at)) this.send(reply, at);
   }
 
+  /** Sends a reply produced later than handle() returned (instruments that answer asynchronously). */
+  protected sendLater(reply: Reply): void {
+    this.send(reply, performance.now());
+  }
+
   private send(reply: Reply, at: number): void {
     const fate = this.faults.decide();
     const readyAt = at + (reply.afterMs ?? 0) + fate.delayMs;

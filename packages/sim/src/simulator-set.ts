@@ -16,6 +16,7 @@ import { Newport1830CSimulator } from './newport-1830c.js';
 import { Esp300Simulator } from './esp300.js';
 import { MaiTaiSimulator } from './maitai.js';
 import { ScpiTcpSimulator } from './scpi-tcp-simulator.js';
+import { ScpiSerialSimulator } from './scpi-serial-simulator.js';
 import type { SerialSimulator } from './serial-simulator.js';
 
 export interface SimEndpoint {
@@ -81,6 +82,9 @@ export async function startSimulators(config: DaqConfig): Promise<SimulatorSet> 
         sim = new Esp300Simulator({ baudRate, faults });
       } else if (device?.type === 'MaiTai') {
         sim = new MaiTaiSimulator({ baudRate, faults });
+      } else if (!device) {
+        // Only VISA users: a SCPI instrument on the serial line.
+        sim = new ScpiSerialSimulator({ baudRate, faults });
       }
       if (!sim) continue; // reported per instrument below
       portPath.set(port, await sim.start());
