@@ -1,8 +1,8 @@
 // Benchmarks of the scalar data path (issue: data path):
 // - scalar.batches: V4 Arrow batches of 1000 rows built and serialised per second in one
 //   thread, vs the V2 way of moving the same rows (Measurement objects, structured clone).
-// - scalar.e2e: measurements per second from producer threads to disk (Arrow batches →
-//   MeasurementBridge merge → ScalarFileSink with fdatasync), vs the rate at which the
+// - scalar.e2e: measurements per second from producer threads to disk (Arrow batches
+//   through each thread's SharedArrayBuffer ring → MeasurementBridge merge → ScalarFileSink with fdatasync), vs the rate at which the
 //   producers made the rows in the same run (1 means the path keeps up with them).
 //   Goal: ≥ 1,000,000 measurements/s.
 
@@ -10,8 +10,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Clock, ScalarBatchBuilder, type Measurement } from '@daq/core';
-import { MeasurementBridge, ScalarFileSink } from '@daq/broker';
+import { Clock, ScalarBatchBuilder, createRingBuffer, type Measurement } from '@daq/core';
+import { MeasurementBridge, RingConsumer, ScalarFileSink } from '@daq/broker';
 import type { BenchContext, BenchResult, Benchmark } from './types.js';
 
 const producerFile = new URL('./workers/scalar-producer.js', import.meta.url);
@@ -55,21 +55,26 @@ async function endToEnd(
   const sink = new ScalarFileSink(dir, { flushIntervalMs: 200, storeSubsystems: new Set(['v4']) });
   bridge.addSink(sink);
   let producerRate = 0;
-  const workers = Array.from(
-    { length: producers },
-    () =>
+  // One ring per producer thread, read on this thread exactly as the supervisor reads V4's.
+  const rings = Array.from({ length: producers }, () => createRingBuffer(16 << 20, 'bench'));
+  const consumers = rings.map(
+    (sab, i) =>
+      new RingConsumer(sab, (r) => bridge.pushArrow(`p${i}`, 'v4', r.subarray(8)), {
+        shouldPause: () => sink.backlog > 2_000_000,
+      }),
+  );
+  const workers = rings.map(
+    (sab) =>
       new Worker(producerFile, {
-        workerData: { rows: rowsEach, batchRows: 8192, instruments: INSTRUMENTS, epochOffsetNs: clock.epochOffsetNs },
+        workerData: { rows: rowsEach, batchRows: 8192, instruments: INSTRUMENTS, epochOffsetNs: clock.epochOffsetNs, sab },
       }),
   );
   const finished = workers.map(
-    (w, i) =>
+    (w) =>
       new Promise<void>((resolve, reject) => {
-        w.on('message', (m: { done?: boolean; bytes?: Uint8Array; rows: number; ms?: number }) => {
-          if (m.done) {
-            producerRate += (m.rows / m.ms!) * 1000;
-            resolve();
-          } else bridge.pushArrow(`p${i}`, 'v4', m.bytes!);
+        w.on('message', (m: { rows: number; ms: number }) => {
+          producerRate += (m.rows / m.ms) * 1000;
+          resolve();
         });
         w.once('error', reject);
       }),
@@ -78,8 +83,10 @@ async function endToEnd(
   const started = performance.now();
   bridge.start();
   sink.start();
+  for (const c of consumers) c.start();
   for (const w of workers) w.postMessage('go');
   await Promise.all(finished);
+  await Promise.all(consumers.map((c) => c.finish()));
   bridge.drain();
   await sink.close();
   const ms = performance.now() - started;

@@ -18,6 +18,8 @@ export type RunStatus = 'running' | 'completed' | 'interrupted' | 'failed';
 export interface AcquisitionOptions {
   /** The run directory itself (must be absent or empty); default a new one under data_dir. */
   out?: string;
+  /** Rows waiting for the disk beyond which V4's ring is no longer read (backpressure). Default 2 million. */
+  maxBacklogRows?: number;
   /** How often run.json is refreshed while running (default: every flush, at least 1 s apart), so a killed run still tells its story. */
   recordIntervalMs?: number;
 }
@@ -49,6 +51,8 @@ export interface RunRecord {
   durationS?: number;
   streams: {
     scalars: ScalarFileStats & { sources: Record<string, SourceCounts>; dropped: number };
+    /** Per producer thread's SharedArrayBuffer ring (V4): written, read, dropped, high-water, backpressure pauses. */
+    rings?: Record<string, unknown>;
   };
   instruments: { id: string; subsystem: string; type: string; rows: number; note?: string }[];
   subsystems: { name: string; state: string; restarts: number; crashes: CrashReport[]; stop?: StopReport }[];
@@ -127,7 +131,6 @@ export class Acquisition {
       });
       throw e;
     }
-    const runtime = new DualRuntimeManager(live, resources);
     const enabled = (['v2', 'v4'] as const).filter((s) => live[s].enabled);
     const batchMs = Math.max(...enabled.map((s) => live[s].batch_interval_ms));
     // A row may wait batch_interval_ms in its worker and a little in transit: wait twice that for stragglers.
@@ -138,6 +141,9 @@ export class Acquisition {
     });
     bridge.addSink(sink);
     for (const s of enabled) bridge.addSource(s);
+    // While the disk is this far behind, V4's ring is not read: the worker feels it (and it is reported).
+    const maxBacklog = options.maxBacklogRows ?? 2_000_000;
+    const runtime = new DualRuntimeManager(live, resources, { backpressure: () => sink.backlog > maxBacklog });
     runtime.on('measurements', (m, subsystem) => bridge.pushMeasurements(subsystem, subsystem, m.items));
     runtime.on('arrow', (m, subsystem) => bridge.pushArrow(subsystem, subsystem, m.bytes));
     const acq = new Acquisition(dir, live, sims, resources, runtime, bridge, sink, loaded);
@@ -179,9 +185,12 @@ export class Acquisition {
     };
   }
 
-  /** Rows lost anywhere on the way to disk (every loss is counted somewhere; this is the sum). */
+  /** Rows the workers' output dropped (ring policies), from their last status. */
+  private workerDropped = 0;
+
+  /** Rows lost anywhere on the way to disk (every loss is counted where it happens; this is the sum). */
   dropped(): number {
-    return this.sink.stats.rowsDropped;
+    return this.sink.stats.rowsDropped + this.workerDropped;
   }
 
   private async writeRecord(): Promise<void> {
@@ -195,7 +204,11 @@ export class Acquisition {
     const owner = new Map<string, string>();
     for (const s of ['v2', 'v4'] as const)
       if (this.config[s].enabled) for (const i of this.config[s].instruments) owner.set(i.id, `${s}:${i.type}`);
-    const notRun = new Map((await this.runtime.status().catch(() => undefined))?.notRun.map((n) => [n.id, n.why]) ?? []);
+    const status = await this.runtime.status().catch(() => undefined);
+    if (status) this.workerDropped = status.subsystems.reduce((n, s) => n + (s.output?.dropped ?? 0), 0);
+    r.streams.scalars.dropped = this.dropped();
+    r.streams.rings = Object.fromEntries(status?.subsystems.filter((s) => s.ring).map((s) => [s.name, s.ring!]) ?? []);
+    const notRun = new Map(status?.notRun.map((n) => [n.id, n.why]) ?? []);
     r.instruments = [...owner].map(([id, st]) => {
       const [subsystem, type] = st.split(':') as [string, string];
       const note = notRun.get(id);

@@ -40,3 +40,4 @@ export { MeasurementBridge, type BridgeSink, type BridgeOptions, type SourceCoun
 export { SeriesTable, type ScalarChunk, type SeriesKey } from './bridge/series.js';
 export { ScalarFileSink, STORED_SCALAR_SCHEMA, type ScalarFileStats } from './storage/scalar-file-sink.js';
 export { inspectPath, formatInspect, type InspectResult } from './commands/inspect.js';
+export { RingConsumer } from './runtime/ring-consumer.js';

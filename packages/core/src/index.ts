@@ -40,3 +40,4 @@ export * from './protocols/newport-1830c-device.js';
 export * from './protocols/maitai-device.js';
 export * from './protocols/esp300-device.js';
 export * from './arrow/ipc-messages.js';
+export * from './ring/sab-ring.js';

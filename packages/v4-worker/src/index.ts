@@ -6,7 +6,7 @@ export { Esp300Motion } from './drivers/esp300.js';
 export { Newport1830CMeter } from './drivers/newport-1830c.js';
 export { MaiTaiLaser } from './drivers/maitai.js';
 export { ScpiDevice } from './drivers/scpi.js';
-export { ArrowSink } from './arrow-sink.js';
+export { ArrowSink, RING_RECORD_HEADER } from './arrow-sink.js';
 export { createV4Instrument, createV4Subsystem } from './subsystem.js';
 
 /** The worker thread's entry file (TypeScript source when running from source, else the build). */

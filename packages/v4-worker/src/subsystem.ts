@@ -31,5 +31,10 @@ export const createV4Instrument: InstrumentFactory = (config, context) => {
 };
 
 export function createV4Subsystem(broker: BrokerApi, post: PostToBroker): SubsystemHost {
-  return new SubsystemHost('v4', broker, createV4Instrument, (init) => new ArrowSink(post, init.batchRows, init.batchIntervalMs));
+  return new SubsystemHost(
+    'v4',
+    broker,
+    createV4Instrument,
+    (init) => new ArrowSink(post, init.batchRows, init.batchIntervalMs, init.ring),
+  );
 }

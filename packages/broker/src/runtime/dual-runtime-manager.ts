@@ -12,6 +12,7 @@ import {
   type InstrumentConfig,
   type InstrumentStatus,
   type MeasurementBatchMessage,
+  type OutputCounts,
 } from '@daq/core';
 import { v2WorkerUrl } from '@daq/v2-worker';
 import { v4WorkerUrl } from '@daq/v4-worker';
@@ -24,6 +25,8 @@ export interface DualRuntimeOptions {
   /** Worker entry files (tests substitute their own). */
   workerUrls?: Partial<Record<SubsystemName, URL>>;
   clock?: Clock;
+  /** True while the consumers of the data are behind: V4's ring is then not read, so V4 feels backpressure. */
+  backpressure?: () => boolean;
 }
 
 export interface RuntimeEvents {
@@ -45,7 +48,9 @@ export interface SubsystemReport {
   leasesHeld: number;
   instruments: InstrumentStatus[];
   received: { batches: number; rows: number; gaps: number };
-  output?: { accepted: number; delivered: number; batches: number };
+  /** V4's SharedArrayBuffer ring: records and bytes written, read and dropped, high-water mark, pauses. */
+  ring?: SubsystemSupervisor['ring'];
+  output?: OutputCounts;
 }
 
 export interface RuntimeStatus {
@@ -99,6 +104,14 @@ export class DualRuntimeManager extends EventEmitter<RuntimeEvents> implements A
           leaseTimeoutMs: b.serial_lease_timeout_ms,
           epochOffsetNs: this.clock.epochOffsetNs,
         },
+        name === 'v4'
+          ? {
+              bytes: config.v4.ring_bytes,
+              policy: config.v4.ring_policy,
+              blockTimeoutMs: config.v4.ring_block_timeout_ms,
+              shouldPause: options.backpressure,
+            }
+          : undefined,
       );
       sup.on('measurements', (m) => this.emit('measurements', m, name));
       sup.on('arrow', (m) => this.emit('arrow', m, name));
@@ -198,6 +211,7 @@ export class DualRuntimeManager extends EventEmitter<RuntimeEvents> implements A
         leasesHeld: sup.leasesHeld,
         instruments: s?.instruments ?? [],
         received: { ...sup.received },
+        ring: sup.ring,
         output: s?.output,
       });
     }

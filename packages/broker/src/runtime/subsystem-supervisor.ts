@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import {
   DaqError,
+  createRingBuffer,
   type ArrowBatchMessage,
   type InstrumentConfig,
   type InstrumentStatus,
@@ -19,6 +20,7 @@ import type { SharedResources } from '../shared-resources.js';
 import { attachWorker, type BrokerEndpoint } from '../rpc/broker-endpoint.js';
 import { Comlink, nodeEndpoint } from '../rpc/comlink.js';
 import { withDeadline } from './deadline.js';
+import { RingConsumer } from './ring-consumer.js';
 
 export type SupervisorState = 'stopped' | 'starting' | 'running' | 'stopping' | 'restarting' | 'failed';
 
@@ -49,6 +51,14 @@ export interface StopReport {
   batchesReceived: number;
 }
 
+export interface SupervisorRing {
+  bytes: number;
+  policy: 'block' | 'drop-newest' | 'drop-oldest';
+  blockTimeoutMs: number;
+  /** True while the broker's sinks are behind: the ring is not read (backpressure). */
+  shouldPause?: () => boolean;
+}
+
 export interface SupervisorTimings {
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
@@ -74,12 +84,15 @@ class Incarnation {
   readonly api: Comlink.Remote<SubsystemApi>;
   readonly pending = new Set<(e: Error) => void>();
   batchesReceived = 0;
+  nextSeq = 0;
   lastPong = performance.now();
   pingInFlight = false;
   exited = false;
   /** Set when the broker itself asked the worker to go (stop), so the exit is not a crash. */
   expectedExit = false;
   released = { leases: 0, commands: 0 };
+  /** V4: the ring the worker writes its batches to, and its reader on this thread. */
+  ring: RingConsumer | undefined;
   /** Set by the heartbeat when it gives up on the thread. */
   crashKind: string | undefined;
   crashCause: string | undefined;
@@ -105,6 +118,8 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
   private heartbeat: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private lastStatus: SubsystemStatus | undefined;
+  /** The last incarnation, kept for its ring counters once it ended. */
+  private lastRing: Incarnation | undefined;
   /** Data received over the supervisor's life (all incarnations). */
   readonly received = { batches: 0, rows: 0, gaps: 0 };
 
@@ -115,6 +130,7 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
     private readonly instruments: InstrumentConfig[],
     private readonly resources: SharedResources,
     private readonly timings: SupervisorTimings,
+    private readonly ringOptions?: SupervisorRing,
   ) {
     super();
   }
@@ -126,6 +142,11 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
 
   get threadId(): number | undefined {
     return this.current && !this.current.exited ? this.current.worker.threadId : undefined;
+  }
+
+  /** The current V4 ring's counters (records and bytes written, read, dropped; backpressure pauses). */
+  get ring(): ReturnType<RingConsumer['counters']> | undefined {
+    return (this.current ?? this.lastRing)?.ring?.counters();
   }
 
   get leasesHeld(): number {
@@ -148,6 +169,11 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
             leaseTimeoutMs: this.timings.leaseTimeoutMs,
             batchRows: this.config.batch_rows,
             batchIntervalMs: this.config.batch_interval_ms,
+            ring: inc.ring && {
+              sab: inc.ring.sab,
+              policy: this.ringOptions!.policy,
+              blockTimeoutMs: this.ringOptions!.blockTimeoutMs,
+            },
           }),
         `starting ${this.name} (initialising ${this.instruments.length} instruments)`,
         this.timings.startTimeoutMs,
@@ -182,6 +208,14 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
     });
     const inc = new Incarnation(worker, endpoint);
     this.current = inc;
+    this.lastRing = inc;
+    if (this.ringOptions) {
+      inc.ring = new RingConsumer(createRingBuffer(this.ringOptions.bytes, this.name), (r) => this.onRingRecord(inc, r), {
+        shouldPause: this.ringOptions.shouldPause,
+        name: this.name,
+      });
+      inc.ring.start();
+    }
     worker.on('message', (m: MeasurementBatchMessage | ArrowBatchMessage) => this.onData(inc, m));
     let exception: Error | undefined;
     worker.on('error', (e) => {
@@ -189,6 +223,8 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
     });
     worker.once('exit', (code) => {
       inc.exited = true;
+      // Whatever the worker wrote before it went is still in the ring: read it all.
+      void inc.ring?.finish();
       this.stopHeartbeat(inc);
       inc.control.close();
       const kind = inc.crashKind ?? (exception ? 'exception' : 'exit');
@@ -206,9 +242,22 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
     return inc;
   }
 
+  /** A ring record: Uint32 rows, Uint32 sequence, then one Arrow IPC stream (a view into the ring). */
+  private onRingRecord(inc: Incarnation, record: Uint8Array): void {
+    const header = new DataView(record.buffer, record.byteOffset, 8);
+    this.onData(inc, {
+      type: 'daq:arrow',
+      rows: header.getUint32(0, true),
+      seq: header.getUint32(4, true),
+      bytes: record.subarray(8),
+    });
+  }
+
   private onData(inc: Incarnation, m: MeasurementBatchMessage | ArrowBatchMessage): void {
     if (m?.type !== 'daq:measurements' && m?.type !== 'daq:arrow') return;
-    if (m.seq !== inc.batchesReceived) this.received.gaps++;
+    // A sequence number past the next expected one means batches were dropped (a ring policy).
+    if (m.seq !== inc.nextSeq) this.received.gaps++;
+    inc.nextSeq = m.seq + 1;
     inc.batchesReceived++;
     this.received.batches++;
     if (m.type === 'daq:measurements') {
@@ -391,8 +440,10 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
     };
   }
 
+  /** Until every batch the worker sent has arrived (postMessage) or its ring is empty (read or dropped by policy). */
   private async waitForBatches(inc: Incarnation, n: number): Promise<void> {
-    while (inc.batchesReceived < n) await new Promise((r) => setTimeout(r, 5));
+    const done = () => (inc.ring ? inc.ring.counters().bytesInUse === 0 : inc.batchesReceived >= n);
+    while (!done()) await new Promise((r) => setTimeout(r, 5));
   }
 
   /** Ends the thread; returns true when it had to be terminated rather than closed. */

@@ -88,8 +88,8 @@ function sectionDefaults<T>(schema: ObjectSchema): T {
 }
 
 /** An absent [v2]/[v4]: disabled, with the schema's defaults for everything else. */
-function emptySubsystem(): DaqConfig['v2'] {
-  return { ...sectionDefaults<DaqConfig['v2']>(sectionSchema('v2')), enabled: false };
+function emptySubsystem<S extends 'v2' | 'v4'>(name: S): DaqConfig[S] {
+  return { ...sectionDefaults<DaqConfig[S]>(sectionSchema(name)), enabled: false };
 }
 
 /** Validates configuration text; never throws for bad input. `file` is used in messages. */
@@ -135,8 +135,8 @@ export function validateConfigText(text: string, file: string): ValidationResult
   const config: DaqConfig = {
     application: doc.application ?? sectionDefaults(sectionSchema('application')),
     broker: doc.broker ?? sectionDefaults(sectionSchema('broker')),
-    v2: (doc.v2 as DaqConfig['v2'] | undefined) ?? emptySubsystem(),
-    v4: (doc.v4 as DaqConfig['v4'] | undefined) ?? (emptySubsystem() as DaqConfig['v4']),
+    v2: (doc.v2 as DaqConfig['v2'] | undefined) ?? emptySubsystem('v2'),
+    v4: (doc.v4 as DaqConfig['v4'] | undefined) ?? emptySubsystem('v4'),
   };
   const valid: PlacedInstrument[] = [];
   for (const s of ['v2', 'v4'] as Subsystem[]) {

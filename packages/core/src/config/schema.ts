@@ -44,6 +44,30 @@ const storage: JsonSchema = {
   },
 };
 
+/** V4 sends its Arrow batches through a SharedArrayBuffer ring (V2 keeps its legacy postMessage). */
+const ringFields: Record<string, JsonSchema> = {
+  ring_bytes: {
+    type: 'integer',
+    minimum: 65536,
+    maximum: 1073741824,
+    default: 16777216,
+    description: "Size of the V4 worker's SharedArrayBuffer ring to the broker, in bytes (a batch must fit in half of it).",
+  },
+  ring_policy: {
+    enum: ['block', 'drop-newest', 'drop-oldest'],
+    default: 'block',
+    description:
+      'When the ring is full: "block" (lossless: the worker waits up to ring_block_timeout_ms, then drops the batch and reports it), "drop-newest" or "drop-oldest" (for live views); every drop is counted.',
+  },
+  ring_block_timeout_ms: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 600000,
+    default: 5000,
+    description: 'Longest a V4 worker waits for ring space under "block" before dropping the batch (counted and reported).',
+  },
+};
+
 function subsystemSchema(subsystem: Subsystem): JsonSchema {
   return {
     type: 'object',
@@ -92,6 +116,7 @@ function subsystemSchema(subsystem: Subsystem): JsonSchema {
         default: 100,
         description: 'Longest time a reading waits in the worker before its batch is sent.',
       },
+      ...(subsystem === 'v4' ? ringFields : {}),
     },
   };
 }

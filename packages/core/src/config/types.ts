@@ -115,6 +115,12 @@ export interface SubsystemConfig<I> {
   batch_interval_ms: number;
 }
 
+export interface V4RingConfig {
+  ring_bytes: number;
+  ring_policy: 'block' | 'drop-newest' | 'drop-oldest';
+  ring_block_timeout_ms: number;
+}
+
 export interface DaqConfig {
   application: { name: string; log_level: LogLevel; data_dir: string; simulate: boolean };
   broker: {
@@ -128,7 +134,7 @@ export interface DaqConfig {
   };
   /** Absent section: disabled, no instruments. */
   v2: SubsystemConfig<V2InstrumentConfig>;
-  v4: SubsystemConfig<V4InstrumentConfig>;
+  v4: SubsystemConfig<V4InstrumentConfig> & V4RingConfig;
 }
 
 /** A loaded configuration together with where it came from. */

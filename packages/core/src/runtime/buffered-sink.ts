@@ -3,11 +3,14 @@
 // comes first; every reading is counted in and out.
 
 import type { Reading, ReadingSink } from './instrument.js';
+import type { OutputCounts } from './subsystem-api.js';
 
 export abstract class BufferedSink implements ReadingSink {
   private accepted = 0;
   private delivered = 0;
   private batches = 0;
+  private dropped = 0;
+  private droppedBatches = 0;
   private buffered = 0;
   private timer: NodeJS.Timeout | undefined;
 
@@ -18,8 +21,8 @@ export abstract class BufferedSink implements ReadingSink {
 
   /** Buffers one reading in the subsystem's own format. */
   protected abstract append(instrument: string, reading: Reading, timestampNs: bigint): void;
-  /** Posts everything buffered as one batch. */
-  protected abstract send(rows: number): void;
+  /** Sends everything buffered as one batch; returns false when the batch was dropped (a full ring's policy). */
+  protected abstract send(rows: number): boolean | void;
 
   accept(instrument: string, readings: readonly Reading[], stampNs: bigint): void {
     for (const r of readings) {
@@ -42,12 +45,22 @@ export abstract class BufferedSink implements ReadingSink {
     if (this.buffered === 0) return;
     const rows = this.buffered;
     this.buffered = 0;
-    this.send(rows);
+    if (this.send(rows) === false) {
+      this.dropped += rows;
+      this.droppedBatches++;
+      return;
+    }
     this.delivered += rows;
     this.batches++;
   }
 
-  counts(): { accepted: number; delivered: number; batches: number } {
-    return { accepted: this.accepted, delivered: this.delivered, batches: this.batches };
+  counts(): OutputCounts {
+    return {
+      accepted: this.accepted,
+      delivered: this.delivered,
+      batches: this.batches,
+      dropped: this.dropped,
+      droppedBatches: this.droppedBatches,
+    };
   }
 }

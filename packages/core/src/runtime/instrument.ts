@@ -2,6 +2,7 @@
 // identity read, one poll producing readings, named commands, and an orderly shutdown.
 
 import type { CommandTable } from './command-table.js';
+import type { OutputCounts } from './subsystem-api.js';
 
 /** One reading of one channel; the host stamps it with the shared clock. */
 export interface Reading {
@@ -37,6 +38,6 @@ export interface ReadingSink {
   accept(instrument: string, readings: readonly Reading[], stampNs: bigint): void;
   /** Sends whatever is buffered. */
   flush(): void;
-  /** Rows accepted and rows handed on (posted) so far. */
-  counts(): { accepted: number; delivered: number; batches: number };
+  /** Rows accepted, handed on (posted or written to the ring) and dropped so far. */
+  counts(): OutputCounts;
 }

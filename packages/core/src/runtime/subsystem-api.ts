@@ -38,6 +38,9 @@ export interface OutputCounts {
   /** Readings posted to the broker. */
   delivered: number;
   batches: number;
+  /** Readings (and their batches) dropped by the output ring's policy; counted, never silent. */
+  dropped: number;
+  droppedBatches: number;
 }
 
 export interface SubsystemStatus {
@@ -56,6 +59,8 @@ export interface SubsystemInit {
   batchRows: number;
   /** ... or when the oldest buffered row is this old (V2 uses it for its measurement batches too). */
   batchIntervalMs: number;
+  /** V4: the SharedArrayBuffer ring its batches go to (else they are posted). */
+  ring?: { sab: SharedArrayBuffer; policy: 'block' | 'drop-newest' | 'drop-oldest'; blockTimeoutMs: number };
 }
 
 export interface ShutdownReport {

@@ -210,7 +210,7 @@ export class SubsystemHost implements SubsystemApi {
       name: this.name,
       state: this.state,
       instruments: this.instrumentStatuses(),
-      output: this.sink?.counts() ?? { accepted: 0, delivered: 0, batches: 0 },
+      output: this.sink?.counts() ?? { accepted: 0, delivered: 0, batches: 0, dropped: 0, droppedBatches: 0 },
     };
   }
 
@@ -240,7 +240,7 @@ export class SubsystemHost implements SubsystemApi {
       instruments,
       commandsFinished: settled.filter((r) => r.status === 'fulfilled').length,
       commandsFailed: settled.filter((r) => r.status === 'rejected').length,
-      output: this.sink?.counts() ?? { accepted: 0, delivered: 0, batches: 0 },
+      output: this.sink?.counts() ?? { accepted: 0, delivered: 0, batches: 0, dropped: 0, droppedBatches: 0 },
     };
   }
 
