@@ -182,6 +182,29 @@ t.test('SIGINT mid-run: clean files, run.json "interrupted", exit 130', async (t
   const bytes = await readFile(join(out, 'scalars.arrows'));
   t.same([...bytes.subarray(bytes.length - 8)], [255, 255, 255, 255, 0, 0, 0, 0], 'it ends with the end-of-stream marker');
   t.equal(pl.readIPCStream(bytes).height, inspected.rows);
+
+  // The same directory through `daq inspect`, as a user sees it.
+  const o = { out: '', err: '' };
+  const cli: CliIo = { out: (x) => void (o.out += x), err: (x) => void (o.err += x) };
+  t.equal(await main(['inspect', out], cli), 0, o.err);
+  t.match(o.out, /run: e2e, status interrupted \(stopped by SIGINT\)/);
+  t.match(o.out, new RegExp(`file scalars\\.arrows: ${inspected.rows} rows in \\d+ batches`));
+  t.match(o.out, /timestamp: Timestamp<NANOSECOND, UTC> not null/);
+  t.match(o.out, /time span: \d{4}-\d\d-\d\dT.* to .* \(\d+\.\d{3} s\)/);
+  t.match(
+    o.out,
+    /meter +v4 +MEAS:VOLT:DC\? +V +\d+ +1\.23457 \/ 1\.23457 \/ 1\.23457/,
+    'per-instrument channels with min/mean/max',
+  );
+  const json = { out: '', err: '' };
+  t.equal(
+    await main(['inspect', join(out, 'scalars.arrows'), '--json'], {
+      out: (x) => void (json.out += x),
+      err: (x) => void (json.err += x),
+    }),
+    0,
+  );
+  t.equal(JSON.parse(json.out).rows, inspected.rows, '--json, on a single file');
 });
 
 t.test('kill -9 mid-run: every row flushed before the kill is readable', async (t) => {
