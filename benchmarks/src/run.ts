@@ -8,9 +8,10 @@ import { describeMachine } from './machine.js';
 import type { Benchmark, BenchResult } from './types.js';
 import { hardwareBenchmark } from './hardware.js';
 import { scalarBenchmark } from './scalar.js';
+import { ringBenchmark } from './ring.js';
 
 /** Every benchmark subject; each issue that adds one registers it here. */
-const BENCHMARKS: Benchmark[] = [hardwareBenchmark, scalarBenchmark];
+const BENCHMARKS: Benchmark[] = [hardwareBenchmark, scalarBenchmark, ringBenchmark];
 
 function markdown(results: BenchResult[], machine: ReturnType<typeof describeMachine>, quick: boolean): string {
   const lines = [

@@ -3,7 +3,7 @@
 // SharedArrayBuffer ring the way the V4 worker's ArrowSink does (8-byte header, then the IPC
 // stream), blocking while the ring is full.
 import { parentPort, workerData } from 'node:worker_threads';
-import { Clock, RingWriter, ScalarBatchBuilder } from '@daq/core';
+import { Clock, RingWriter, ScalarBatchBuilder, copyBytes } from '@daq/core';
 
 const { rows, batchRows, instruments, epochOffsetNs, sab } = workerData as {
   rows: number;
@@ -30,7 +30,7 @@ parentPort!.once('message', () => {
       const header = new DataView(view.buffer, view.byteOffset, 8);
       header.setUint32(0, b.rows, true);
       header.setUint32(4, seq++, true);
-      view.set(b.bytes, 8);
+      copyBytes(view, b.bytes, 8);
       ring.commit();
       sent += b.rows;
     }

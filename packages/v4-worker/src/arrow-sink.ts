@@ -7,6 +7,7 @@ import {
   BufferedSink,
   DaqError,
   RingWriter,
+  copyBytes,
   ScalarBatchBuilder,
   type ArrowBatchMessage,
   type PostToBroker,
@@ -60,7 +61,7 @@ export class ArrowSink extends BufferedSink {
     const header = new DataView(view.buffer, view.byteOffset, RING_RECORD_HEADER);
     header.setUint32(0, batch.rows, true);
     header.setUint32(4, this.seq++, true);
-    view.set(batch.bytes, RING_RECORD_HEADER);
+    copyBytes(view, batch.bytes, RING_RECORD_HEADER);
     this.ring.commit();
     this.ring.flush();
     return true;

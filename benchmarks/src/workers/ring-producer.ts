@@ -1,0 +1,74 @@
+// The producer thread of the ring benchmark: on each message (a record count) it moves that many
+// records of `recordBytes` to the main thread through a SharedArrayBuffer ring, or by postMessage
+// (transferred or cloned), writing every byte of each record from the same source buffer in every
+// variant. It lives across runs, as a real producer does, so runs measure JIT-compiled code.
+import { parentPort, workerData } from 'node:worker_threads';
+import { RingWriter, copyBytes } from '@daq/core';
+
+export interface RingProducerJob {
+  mode: 'ring' | 'transfer' | 'clone';
+  recordBytes: number;
+  /** The ring (mode 'ring'). */
+  ring?: SharedArrayBuffer;
+  /**
+   * postMessage modes: [records consumed, producer waiting], updated by the consumer, so that no
+   * more than `window` records are in flight (the same bound the ring's capacity puts on it).
+   */
+  credits?: SharedArrayBuffer;
+  window?: number;
+}
+
+const job = workerData as RingProducerJob;
+const n = job.recordBytes;
+const source = new Uint8Array(n);
+for (let i = 0; i < n; i += 4096) source.fill(i >> 12, i, Math.min(n, i + 4096));
+const writer = job.ring ? new RingWriter(job.ring, { policy: 'block', blockTimeoutMs: 30_000, name: 'bench' }) : undefined;
+const credits = job.credits ? new Int32Array(job.credits) : undefined;
+let sent = 0;
+
+/** Every record carries its sequence number in its first 4 bytes; the consumer checks the order. */
+function stamp(bytes: Uint8Array, seq: number): void {
+  bytes[0] = seq;
+  bytes[1] = seq >>> 8;
+  bytes[2] = seq >>> 16;
+  bytes[3] = seq >>> 24;
+}
+
+function produceRing(count: number): void {
+  for (let seq = 0; seq < count; seq++) {
+    // In place: reserve, write every byte (a copy of the source, as a serialiser would), commit.
+    const view = writer!.reserve(n)!;
+    copyBytes(view, source);
+    stamp(view, seq);
+    writer!.commit();
+  }
+}
+
+function producePostMessage(count: number, transfer: boolean, reused: Uint8Array): void {
+  const window = job.window!;
+  for (let seq = 0; seq < count; seq++, sent++) {
+    for (;;) {
+      const consumed = Atomics.load(credits!, 0);
+      if (sent - consumed < window) break;
+      Atomics.store(credits!, 1, 1);
+      if (sent - Atomics.load(credits!, 0) < window) break;
+      Atomics.wait(credits!, 0, consumed, 30_000);
+    }
+    // A transferred buffer is gone from this thread, so each record needs a new one; a cloned one
+    // is copied by postMessage, so one buffer serves every record.
+    const bytes = transfer ? new Uint8Array(n) : reused;
+    bytes.set(source);
+    stamp(bytes, seq);
+    if (transfer) parentPort!.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+    else parentPort!.postMessage(bytes);
+  }
+  parentPort!.postMessage('end');
+}
+
+const reused = new Uint8Array(job.mode === 'clone' ? n : 0);
+parentPort!.on('message', (count: number) => {
+  if (job.mode === 'ring') produceRing(count);
+  else producePostMessage(count, job.mode === 'transfer', reused);
+});
+// Loaded and ready: the benchmark starts its clock only after this, so module loading is not timed.
+parentPort!.postMessage('ready');

@@ -1,0 +1,216 @@
+// The consumer side of a ring: hands out each record as a zero-copy view until it is released, and
+// waits for records with Atomics.waitAsync so that the main thread's event loop keeps running.
+
+import { setImmediate } from 'node:timers/promises';
+import { DaqError } from '../errors.js';
+import {
+  B_BYTES_READ,
+  B_HEAD,
+  B_HELD,
+  B_RECORDS_READ,
+  B_TAIL,
+  CLOSED_BY_READER,
+  CLOSED_BY_WRITER,
+  I_CLOSED,
+  I_CONSUMER_WAITING,
+  I_DATA_SEQ,
+  I_PRODUCER_WAITING,
+  I_SPACE_NEED,
+  I_SPACE_SEQ,
+  NONE,
+  PADDING,
+  RECORD_HEADER,
+  align8,
+  attach,
+  oldestInUse,
+  snapshot,
+  type RingCounters,
+  type RingViews,
+} from './ring-layout.js';
+
+export interface RingReaderOptions {
+  /** Name used in errors; defaults to the name given to createRingBuffer. */
+  name?: string;
+}
+
+/**
+ * A consumer with nothing to read first polls for this long, yielding to the event loop between
+ * looks, before it sleeps in Atomics.waitAsync: while a producer streams records, neither side then
+ * pays for a wake-up.
+ */
+const POLL_MS = 0.2;
+
+// Atomics.waitAsync is in Node 20 but not in the ES2023 library this project compiles against.
+type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): WaitAsyncResult })
+  .waitAsync;
+
+/** The consumer side. One reader per ring at a time; its waits never block the event loop. */
+export class RingReader {
+  readonly name: string;
+  readonly capacity: number;
+  readonly #v: RingViews;
+  readonly #cap: bigint;
+  /** The producer's head as last read: records before it can be read without looking again. */
+  #head = 0n;
+  #held = NONE;
+  #heldBytes = 0;
+  #recordsRead: bigint;
+  #bytesRead: bigint;
+
+  constructor(sab: SharedArrayBuffer, options: RingReaderOptions = {}) {
+    this.#v = attach(sab, options.name);
+    this.name = this.#v.name;
+    this.capacity = this.#v.capacity;
+    this.#cap = BigInt(this.capacity);
+    this.#recordsRead = Atomics.load(this.#v.b64, B_RECORDS_READ);
+    this.#bytesRead = Atomics.load(this.#v.b64, B_BYTES_READ);
+  }
+
+  /**
+   * The next record as a zero-copy view into the ring, or undefined when there is none. The view is
+   * valid until release() or the next tryRead(), which releases the previous record first.
+   */
+  tryRead(): Uint8Array | undefined {
+    if (this.#held !== NONE) this.release();
+    const b64 = this.#v.b64;
+    for (;;) {
+      const tail = Atomics.load(b64, B_TAIL);
+      if (tail >= this.#head) {
+        this.#head = Atomics.load(b64, B_HEAD);
+        if (tail >= this.#head) return undefined;
+      }
+      const offset = Number(tail % this.#cap);
+      const len = this.#v.records[offset >> 2]!;
+      if (len === PADDING) {
+        Atomics.compareExchange(b64, B_TAIL, tail, tail + BigInt(this.capacity - offset));
+        continue;
+      }
+      // Claim: publish `held` first, then move tail past the record. Under drop-oldest the producer
+      // may have discarded the record in between; then the exchange fails and we look again.
+      Atomics.store(b64, B_HELD, tail);
+      if (Atomics.compareExchange(b64, B_TAIL, tail, tail + BigInt(align8(RECORD_HEADER + len))) !== tail) {
+        Atomics.store(b64, B_HELD, NONE);
+        this.#wakeProducer();
+        continue;
+      }
+      this.#held = tail;
+      this.#heldBytes = len;
+      return new Uint8Array(this.#v.sab, this.#v.records.byteOffset + offset + RECORD_HEADER, len);
+    }
+  }
+
+  /** Gives the held record's room back to the producer. A no-op when nothing is held. */
+  release(): void {
+    if (this.#held === NONE) return;
+    const b64 = this.#v.b64;
+    Atomics.store(b64, B_RECORDS_READ, ++this.#recordsRead);
+    Atomics.store(b64, B_BYTES_READ, (this.#bytesRead += BigInt(this.#heldBytes)));
+    this.#held = NONE;
+    Atomics.store(b64, B_HELD, NONE);
+    this.#wakeProducer();
+  }
+
+  /** True when a record is ready to read (without claiming it). */
+  hasData(): boolean {
+    const tail = Atomics.load(this.#v.b64, B_TAIL);
+    if (tail < this.#head) return true;
+    this.#head = Atomics.load(this.#v.b64, B_HEAD);
+    return tail < this.#head;
+  }
+
+  /** True once the writer closed the ring and every record was read. */
+  get closed(): boolean {
+    return (Atomics.load(this.#v.i32, I_CLOSED) & CLOSED_BY_WRITER) !== 0 && !this.hasData();
+  }
+
+  /**
+   * Resolves when a record is available ('data'), the writer closed the ring and it is drained
+   * ('closed') or timeoutMs passed ('timeout'); rejects with DAQ_ABORTED when `signal` aborts.
+   */
+  async waitForData(timeoutMs: number, options: { signal?: AbortSignal } = {}): Promise<'data' | 'closed' | 'timeout'> {
+    const i32 = this.#v.i32;
+    const { signal } = options;
+    const deadline = performance.now() + timeoutMs;
+    const pollUntil = Math.min(deadline, performance.now() + POLL_MS);
+    while (!this.hasData() && Atomics.load(i32, I_CLOSED) === 0 && performance.now() < pollUntil) await setImmediate();
+    try {
+      for (;;) {
+        if (signal?.aborted) throw this.#aborted(signal);
+        // Announce the sleep, then look again (the producer's commit does the converse).
+        const seq = Atomics.load(i32, I_DATA_SEQ);
+        Atomics.store(i32, I_CONSUMER_WAITING, 1);
+        if (this.hasData()) return 'data';
+        if (Atomics.load(i32, I_CLOSED) & CLOSED_BY_WRITER) return this.hasData() ? 'data' : 'closed';
+        const remaining = deadline - performance.now();
+        if (remaining <= 0) return 'timeout';
+        const r = waitAsync(i32, I_DATA_SEQ, seq, remaining);
+        if (r.async) await this.#settle(r.value, remaining, signal);
+      }
+    } finally {
+      Atomics.store(i32, I_CONSUMER_WAITING, 0);
+    }
+  }
+
+  /** Tells the writer that nobody reads any more: its waits end and its next reserve throws DAQ_CLOSED. */
+  close(): void {
+    this.release();
+    const i32 = this.#v.i32;
+    Atomics.or(i32, I_CLOSED, CLOSED_BY_READER);
+    Atomics.add(i32, I_SPACE_SEQ, 1);
+    Atomics.notify(i32, I_SPACE_SEQ);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  counters(): RingCounters {
+    return snapshot(this.#v);
+  }
+
+  /**
+   * Node 20 does not count a pending Atomics.waitAsync as work that keeps the process alive, so a
+   * timer does (and bounds the wait); the timer and the abort listener go when the wait ends.
+   */
+  async #settle(wait: Promise<unknown>, ms: number, signal: AbortSignal | undefined): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      await Promise.race([
+        wait,
+        new Promise<void>((resolve, reject) => {
+          timer = setTimeout(resolve, Math.ceil(ms));
+          if (signal) {
+            onAbort = () => reject(this.#aborted(signal));
+            signal.addEventListener('abort', onAbort, { once: true });
+          }
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #aborted(signal: AbortSignal): DaqError {
+    const message = `ring "${this.name}": waiting for data was aborted`;
+    return new DaqError('DAQ_ABORTED', message, { ring: this.name }, { cause: signal.reason });
+  }
+
+  /** Wakes a sleeping producer once it has the room it asked for (or any room, if it asked for 0). */
+  #wakeProducer(): void {
+    const i32 = this.#v.i32;
+    if (Atomics.load(i32, I_PRODUCER_WAITING) === 0) return;
+    const need = Atomics.load(i32, I_SPACE_NEED);
+    if (need > 0) {
+      const b64 = this.#v.b64;
+      const start = oldestInUse(Atomics.load(b64, B_TAIL), this.#held);
+      if (this.capacity - Number(Atomics.load(b64, B_HEAD) - start) < need) return;
+    }
+    if (Atomics.exchange(i32, I_PRODUCER_WAITING, 0) !== 0) {
+      Atomics.add(i32, I_SPACE_SEQ, 1);
+      Atomics.notify(i32, I_SPACE_SEQ);
+    }
+  }
+}
