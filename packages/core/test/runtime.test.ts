@@ -105,9 +105,15 @@ class ListSink extends BufferedSink {
   protected append(instrument: string, r: Reading, ts: bigint): void {
     this.buf.push(`${instrument}.${r.channel}=${r.value}@${ts}`);
   }
-  protected send(rows: number): void {
+  refuse = false;
+  protected send(rows: number): boolean {
+    if (this.refuse) {
+      this.buf.length = 0;
+      return false;
+    }
     this.sent.push(rows);
     this.rows.push(...this.buf.splice(0));
+    return true;
   }
 }
 
@@ -125,7 +131,19 @@ t.test('buffered sink: batches by size and by age; counts in equal counts out', 
   s.flush();
   s.flush();
   t.same(s.rows.at(-1), 'i.c=5@9', "a driver's own timestamp wins");
-  t.same(s.counts(), { accepted: 5, delivered: 5, batches: 3 });
+  t.same(s.counts(), { accepted: 5, delivered: 5, batches: 3, dropped: 0, droppedBatches: 0 });
+  s.refuse = true; // a full ring under drop-newest, say
+  s.accept(
+    'i',
+    [6, 7].map((v) => ({ channel: 'c', value: v, unit: '' })),
+    7n,
+  );
+  s.flush();
+  t.same(
+    s.counts(),
+    { accepted: 7, delivered: 5, batches: 3, dropped: 2, droppedBatches: 1 },
+    'a refused batch is counted as dropped',
+  );
 });
 
 t.test('serial queue: one at a time, in order, errors do not block the queue', async (t) => {
