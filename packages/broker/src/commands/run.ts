@@ -157,7 +157,7 @@ export async function runCommand(file: string | undefined, options: RunCommandOp
     ]);
     clearTimeout(timer);
     clearInterval(ticker);
-    show();
+    if (bar) show(); // the bar's final state; in line mode the summary follows at once
     bar?.stop();
     const interrupted = done !== 'duration';
     io.err(`daq run: stopping${interrupted ? ` (${done})` : ''}…\n`);
