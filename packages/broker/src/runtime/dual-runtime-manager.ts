@@ -47,7 +47,8 @@ export interface SubsystemReport {
   crashes: CrashReport[];
   leasesHeld: number;
   instruments: InstrumentStatus[];
-  received: { batches: number; rows: number; gaps: number };
+  /** Data batches and rows received, sequence gaps, and batches a listener could not use (errors). */
+  received: SubsystemSupervisor['received'];
   /** V4's SharedArrayBuffer ring: records and bytes written, read and dropped, high-water mark, pauses. */
   ring?: SubsystemSupervisor['ring'];
   output?: OutputCounts;

@@ -18,6 +18,9 @@ export class RingConsumer {
   /** Time spent paused for backpressure, and how often it happened. */
   pausedMs = 0;
   pauses = 0;
+  /** Records whose handler threw, and the last such error. */
+  recordErrors = 0;
+  lastError: string | undefined;
 
   constructor(
     readonly sab: SharedArrayBuffer,
@@ -43,6 +46,11 @@ export class RingConsumer {
       if (record) {
         try {
           this.onRecord(record);
+        } catch (e) {
+          // A record the broker cannot use (e.g. malformed Arrow): counted and kept as the last
+          // error; the loop goes on, so one bad record never stops the data path.
+          this.recordErrors++;
+          this.lastError = e instanceof Error ? e.message : String(e);
         } finally {
           this.reader.release();
         }
@@ -62,7 +70,13 @@ export class RingConsumer {
     this.reader.close();
   }
 
-  counters(): RingCounters & { pausedMs: number; pauses: number } {
-    return { ...this.reader.counters(), pausedMs: Math.round(this.pausedMs), pauses: this.pauses };
+  counters(): RingCounters & { pausedMs: number; pauses: number; recordErrors: number; lastError?: string } {
+    return {
+      ...this.reader.counters(),
+      pausedMs: Math.round(this.pausedMs),
+      pauses: this.pauses,
+      recordErrors: this.recordErrors,
+      ...(this.lastError ? { lastError: this.lastError } : {}),
+    };
   }
 }

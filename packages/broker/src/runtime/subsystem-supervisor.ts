@@ -121,7 +121,12 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
   /** The last incarnation, kept for its ring counters once it ended. */
   private lastRing: Incarnation | undefined;
   /** Data received over the supervisor's life (all incarnations). */
-  readonly received = { batches: 0, rows: 0, gaps: 0 };
+  readonly received: { batches: number; rows: number; gaps: number; errors: number; lastError?: string } = {
+    batches: 0,
+    rows: 0,
+    gaps: 0,
+    errors: 0,
+  };
 
   constructor(
     readonly name: 'v2' | 'v4',
@@ -260,12 +265,18 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
     inc.nextSeq = m.seq + 1;
     inc.batchesReceived++;
     this.received.batches++;
-    if (m.type === 'daq:measurements') {
-      this.received.rows += m.items.length;
-      this.emit('measurements', m);
-    } else {
-      this.received.rows += m.rows;
-      this.emit('arrow', m);
+    // A listener that cannot use a batch (malformed data) must not take the broker down: count it.
+    try {
+      if (m.type === 'daq:measurements') {
+        this.received.rows += m.items.length;
+        this.emit('measurements', m);
+      } else {
+        this.received.rows += m.rows;
+        this.emit('arrow', m);
+      }
+    } catch (e) {
+      this.received.errors++;
+      this.received.lastError = e instanceof Error ? e.message : String(e);
     }
   }
 
