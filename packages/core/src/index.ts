@@ -41,3 +41,4 @@ export * from './protocols/maitai-device.js';
 export * from './protocols/esp300-device.js';
 export * from './arrow/ipc-messages.js';
 export * from './ring/sab-ring.js';
+export { mulberry32 } from './random.js';

@@ -2,7 +2,7 @@
 // the injector for its fate (sent, delayed, late, garbled or dropped). Faults come from the
 // config's `sim` table (probabilities, repeatable with a seed) or from the API (one-shot).
 
-import type { SimFaultsConfig } from '@daq/core';
+import { mulberry32, type SimFaultsConfig } from '@daq/core';
 
 export interface FaultSettings {
   /** Added to every reply, on top of the instrument's own timing. */
@@ -56,18 +56,6 @@ export function faultsFromConfig(sim: SimFaultsConfig | undefined): FaultSetting
   };
 }
 
-/** mulberry32: a small, fast, seedable PRNG, so a fault pattern can be replayed exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class FaultInjector {
   private settings: FaultSettings;
   private random: () => number;
@@ -76,7 +64,7 @@ export class FaultInjector {
 
   constructor(settings: Partial<FaultSettings> = {}) {
     this.settings = { ...NO_FAULTS, ...settings };
-    this.random = prng(this.settings.seed);
+    this.random = mulberry32(this.settings.seed);
   }
 
   get current(): Readonly<FaultSettings> {
@@ -86,7 +74,7 @@ export class FaultInjector {
   /** Changes the settings; a new seed restarts the random sequence. */
   set(settings: Partial<FaultSettings>): void {
     this.settings = { ...this.settings, ...settings };
-    if (settings.seed !== undefined) this.random = prng(settings.seed);
+    if (settings.seed !== undefined) this.random = mulberry32(settings.seed);
   }
 
   /** Applies `fault` to the next reply (one-shot faults queue up in order). */

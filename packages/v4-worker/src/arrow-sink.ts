@@ -22,8 +22,6 @@ export class ArrowSink extends BufferedSink {
   private readonly builder: ScalarBatchBuilder;
   private readonly ring: RingWriter | undefined;
   private seq = 0;
-  /** The last ring error (a block timeout), for status. */
-  lastRingError: string | undefined;
 
   constructor(
     private readonly post: PostToBroker,
@@ -54,7 +52,6 @@ export class ArrowSink extends BufferedSink {
     } catch (e) {
       // A block timeout, or a batch too big for the ring: dropped and counted, never silent.
       if (!(e instanceof DaqError)) throw e;
-      this.lastRingError = e.message;
       return false;
     }
     if (!view) return false; // drop-newest

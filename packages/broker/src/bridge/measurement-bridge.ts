@@ -142,8 +142,6 @@ export class MeasurementBridge {
   private readonly latenessNs: bigint;
   private timer: NodeJS.Timeout | undefined;
   private lastEmitted = -(2n ** 63n);
-  /** Rows emitted in total, and rows emitted out of order (late). */
-  emitted = 0;
 
   constructor(
     private readonly options: BridgeOptions,
@@ -235,7 +233,6 @@ export class MeasurementBridge {
     const out = merge(runs);
     if (out.length > 0)
       this.lastEmitted = out.ts[out.length - 1]! > this.lastEmitted ? out.ts[out.length - 1]! : this.lastEmitted;
-    this.emitted += out.length;
     for (const sink of this.sinks) sink.write(out, this.series);
     return out.length;
   }

@@ -5,7 +5,8 @@
 
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
-import { ConfigError, DaqError, formatDiagnostic, loadConfig, type LoadedConfig } from '@daq/core';
+import { formatDiagnostic } from '@daq/core';
+import { loadCommandConfig } from './load-command-config.js';
 import type { CliIo } from '../cli-io.js';
 import { Acquisition, type Progress, type RunRecord } from '../acquisition.js';
 
@@ -82,20 +83,8 @@ export async function runCommand(file: string | undefined, options: RunCommandOp
     io.err(`daq run: --duration must be a positive number of seconds, got ${options.durationS}\n`);
     return 2;
   }
-  let loaded: LoadedConfig;
-  try {
-    loaded = await loadConfig(file);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      for (const d of e.diagnostics) io.err(`${formatDiagnostic(d)}\n`);
-      return 2;
-    }
-    if (e instanceof DaqError && e.code === 'DAQ_CONFIG_READ') {
-      io.err(`daq run: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
-  }
+  const loaded = await loadCommandConfig('run', file, io);
+  if (typeof loaded === 'number') return loaded;
   for (const w of loaded.warnings) io.err(`${formatDiagnostic(w)}\n`);
 
   let acq: Acquisition | undefined;

@@ -2,7 +2,7 @@
 // its endpoint, running until SIGINT or SIGTERM (then exit 0). Any ordinary serial or VISA
 // client can talk to the endpoints.
 
-import { ConfigError, DaqError, formatDiagnostic, loadConfig } from '@daq/core';
+import { loadCommandConfig } from './load-command-config.js';
 import { startSimulators, type SimEndpoint } from '@daq/sim';
 import type { CliIo } from '../cli-io.js';
 
@@ -34,20 +34,8 @@ export async function simCommand(file: string | undefined, options: SimCommandOp
     io.err('daq sim: name a configuration file (daq sim lab.toml --json)\n');
     return 2;
   }
-  let loaded;
-  try {
-    loaded = await loadConfig(file);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      for (const d of e.diagnostics) io.err(`${formatDiagnostic(d)}\n`);
-      return 2;
-    }
-    if (e instanceof DaqError && e.code === 'DAQ_CONFIG_READ') {
-      io.err(`daq sim: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
-  }
+  const loaded = await loadCommandConfig('sim', file, io);
+  if (typeof loaded === 'number') return loaded;
   const sims = await startSimulators(loaded.config);
   try {
     for (const e of sims.endpoints) {

@@ -43,16 +43,3 @@ export function ipcMessages(bytes: Uint8Array): IpcMessageSpan[] {
   }
   return out;
 }
-
-/** The record-batch messages of a stream, concatenated (what to append to a stream already carrying the schema and dictionaries). */
-export function recordBatchMessages(bytes: Uint8Array): Uint8Array {
-  const spans = ipcMessages(bytes).filter((m) => m.type === MessageHeader.RecordBatch);
-  const total = spans.reduce((n, s) => n + s.end - s.start, 0);
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const s of spans) {
-    out.set(bytes.subarray(s.start, s.end), o);
-    o += s.end - s.start;
-  }
-  return out;
-}

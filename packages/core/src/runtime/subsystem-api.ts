@@ -3,7 +3,6 @@
 // posts Measurement batches and V4 Arrow batches on the worker's parentPort.
 
 import type { InstrumentConfig } from '../config/types.js';
-import type { SerializedDaqError } from '../errors.js';
 
 export type InstrumentState = 'created' | 'initialising' | 'ready' | 'polling' | 'failing' | 'failed' | 'stopped';
 export type SubsystemState = 'created' | 'initialising' | 'ready' | 'running' | 'stopping' | 'stopped';
@@ -84,8 +83,3 @@ export interface SubsystemApi {
   /** Heartbeat: answers with the worker's hrtime, proving its event loop turns. */
   ping(): Promise<bigint>;
 }
-
-/** Messages a subsystem worker posts to the manager besides data. */
-export type WorkerEventMessage =
-  | { type: 'daq:instrument-error'; instrument: string; error: SerializedDaqError }
-  | { type: 'daq:log'; level: 'info' | 'warn' | 'error'; message: string };

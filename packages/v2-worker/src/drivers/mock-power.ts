@@ -1,20 +1,8 @@
 // V2 MockPower: a power meter without hardware, for trying the runtime out. Readings are the
 // configured mean with Gaussian noise from a seeded generator, so runs are repeatable.
 
-import type { CommandTable, DriverContext, MockPowerConfig, Reading } from '@daq/core';
+import { mulberry32, type CommandTable, type DriverContext, type MockPowerConfig, type Reading } from '@daq/core';
 import { LegacyInstrument } from '../legacy-instrument.js';
-
-/** mulberry32: small, fast, good enough for noise. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class MockPowerV2 extends LegacyInstrument<MockPowerConfig> {
   private readonly uniform: () => number;
@@ -23,7 +11,7 @@ export class MockPowerV2 extends LegacyInstrument<MockPowerConfig> {
   constructor(config: MockPowerConfig, context: DriverContext) {
     super(config, context);
     this.mean = config.power_w;
-    this.uniform = random([...config.id].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619), 2166136261));
+    this.uniform = mulberry32([...config.id].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619), 2166136261));
   }
 
   readonly commands: CommandTable = {
