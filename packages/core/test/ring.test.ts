@@ -224,6 +224,39 @@ t.test('drop-oldest never overwrites the record the consumer holds', async (t) =
   t.equal(c.recordsRead, c.recordsWritten - (c.recordsDropped - c.blockTimeouts), 'read = written - dropped by drop-oldest');
 });
 
+t.test('claim holds several records at once; release gives them back oldest first', async (t) => {
+  const sab = createRingBuffer(FULL * 1008, 'claims');
+  const reader = new RingReader(sab);
+  const p = producer(sab);
+  await p.run({ policy: 'drop-oldest', from: 0, count: FULL, bytes: RECORD });
+  const a = reader.claim()!;
+  const b = reader.claim()!;
+  const c = reader.claim()!;
+  t.same([seqOf(a), seqOf(b), seqOf(c)], [0, 1, 2]);
+  t.equal(reader.held, 3);
+  const copies = [a.slice(), b.slice(), c.slice()];
+  // Full ring, three records held: the producer may drop only unclaimed records (3..FULL-1), and a
+  // new record's place is the oldest held one, so it cannot be written until that is released.
+  const r = await p.run({ policy: 'drop-oldest', blockTimeoutMs: 100, from: FULL, count: 1, bytes: RECORD });
+  t.match(r, { accepted: 0, error: { code: 'DAQ_RING_FULL' } });
+  t.same([a, b, c], copies, 'held records are intact');
+  reader.release();
+  t.equal(reader.held, 2);
+  t.match(reader.counters(), { recordsRead: 1 });
+  // With record 0 released there is room for one record; 1 and 2 stay intact.
+  const r2 = await p.run({ policy: 'block', blockTimeoutMs: 1000, from: FULL + 1, count: 1, bytes: RECORD });
+  t.match(r2, { accepted: 1 });
+  t.same([b, c], copies.slice(1), 'records still held are not overwritten');
+  t.equal(checkRecord(b, 1) && checkRecord(c, 2), true);
+  // tryRead releases everything held, then reads on.
+  const next = reader.tryRead()!;
+  t.equal(reader.held, 1);
+  t.equal(seqOf(next), 3);
+  reader.close();
+  t.equal(reader.held, 0);
+  t.match(reader.counters(), { recordsRead: 4 });
+});
+
 t.test('each policy counts its drops exactly with the writer on the consumer thread too', async (t) => {
   const record = (seq: number) => {
     const r = new Uint8Array(RECORD);
@@ -406,6 +439,23 @@ t.test('waitForData times out without blocking the event loop', async (t) => {
   setTimeout(() => ac.abort(), 20);
   await t.rejects(reader.waitForData(10_000, { signal: ac.signal }), { code: 'DAQ_ABORTED' });
   await t.rejects(reader.waitForData(10_000, { signal: ac.signal }), { code: 'DAQ_ABORTED' });
+});
+
+t.test('overlapping waits: a wait that ends does not leave another one unwoken', async (t) => {
+  const sab = createRingBuffer(4096, 'overlap');
+  const reader = new RingReader(sab);
+  const writer = new RingWriter(sab);
+  // A short wait abandoned by its caller (raced against other work) ends while a long one sleeps.
+  const short = reader.waitForData(30);
+  const long = reader.waitForData(10_000);
+  t.equal(await short, 'timeout');
+  const started = performance.now();
+  setTimeout(() => writer.write(new Uint8Array(8)), 20);
+  const winner = await Promise.race([long, new Promise((r) => setTimeout(() => r('not woken'), 3000))]);
+  t.equal(winner, 'data', 'the commit woke the remaining wait');
+  t.ok(performance.now() - started < 3000);
+  writer.close();
+  reader.close();
 });
 
 t.test('a consumer that closes ends a blocked producer with DAQ_CLOSED', async (t) => {

@@ -53,10 +53,13 @@ export class RingReader {
   readonly #cap: bigint;
   /** The producer's head as last read: records before it can be read without looking again. */
   #head = 0n;
-  #held = NONE;
-  #heldBytes = 0;
+  /** Records claimed and not yet released, oldest first: start positions and payload lengths. */
+  readonly #heldAt: bigint[] = [];
+  readonly #heldLen: number[] = [];
   #recordsRead: bigint;
   #bytesRead: bigint;
+  /** waitForData calls in progress: only the last one to end may clear the "consumer waits" flag. */
+  #waiters = 0;
 
   constructor(sab: SharedArrayBuffer, options: RingReaderOptions = {}) {
     this.#v = attach(sab, options.name);
@@ -69,10 +72,19 @@ export class RingReader {
 
   /**
    * The next record as a zero-copy view into the ring, or undefined when there is none. The view is
-   * valid until release() or the next tryRead(), which releases the previous record first.
+   * valid until release() or the next tryRead(), which releases every record held first.
    */
   tryRead(): Uint8Array | undefined {
-    if (this.#held !== NONE) this.release();
+    while (this.#heldAt.length > 0) this.release();
+    return this.claim();
+  }
+
+  /**
+   * Like tryRead(), but keeps the records already held: a consumer can hold several records at once
+   * (e.g. one being written to disk while the next is being analysed) and release() gives them back
+   * oldest first. Every view stays valid until its own release.
+   */
+  claim(): Uint8Array | undefined {
     const b64 = this.#v.b64;
     for (;;) {
       const tail = Atomics.load(b64, B_TAIL);
@@ -86,29 +98,39 @@ export class RingReader {
         Atomics.compareExchange(b64, B_TAIL, tail, tail + BigInt(this.capacity - offset));
         continue;
       }
-      // Claim: publish `held` first, then move tail past the record. Under drop-oldest the producer
-      // may have discarded the record in between; then the exchange fails and we look again.
-      Atomics.store(b64, B_HELD, tail);
+      // Claim: publish `held` (the oldest record held) first, then move tail past the record. Under
+      // drop-oldest the producer may have discarded the record in between; then the exchange fails
+      // and we look again.
+      const first = this.#heldAt.length === 0;
+      if (first) Atomics.store(b64, B_HELD, tail);
       if (Atomics.compareExchange(b64, B_TAIL, tail, tail + BigInt(align8(RECORD_HEADER + len))) !== tail) {
-        Atomics.store(b64, B_HELD, NONE);
-        this.#wakeProducer();
+        if (first) {
+          Atomics.store(b64, B_HELD, NONE);
+          this.#wakeProducer();
+        }
         continue;
       }
-      this.#held = tail;
-      this.#heldBytes = len;
+      this.#heldAt.push(tail);
+      this.#heldLen.push(len);
       return new Uint8Array(this.#v.sab, this.#v.records.byteOffset + offset + RECORD_HEADER, len);
     }
   }
 
-  /** Gives the held record's room back to the producer. A no-op when nothing is held. */
+  /** Gives the oldest held record's room back to the producer. A no-op when nothing is held. */
   release(): void {
-    if (this.#held === NONE) return;
+    if (this.#heldAt.length === 0) return;
+    this.#heldAt.shift();
+    const len = this.#heldLen.shift()!;
     const b64 = this.#v.b64;
     Atomics.store(b64, B_RECORDS_READ, ++this.#recordsRead);
-    Atomics.store(b64, B_BYTES_READ, (this.#bytesRead += BigInt(this.#heldBytes)));
-    this.#held = NONE;
-    Atomics.store(b64, B_HELD, NONE);
+    Atomics.store(b64, B_BYTES_READ, (this.#bytesRead += BigInt(len)));
+    Atomics.store(b64, B_HELD, this.#heldAt[0] ?? NONE);
     this.#wakeProducer();
+  }
+
+  /** Records claimed and not yet released. */
+  get held(): number {
+    return this.#heldAt.length;
   }
 
   /** True when a record is ready to read (without claiming it). */
@@ -134,6 +156,7 @@ export class RingReader {
     const deadline = performance.now() + timeoutMs;
     const pollUntil = Math.min(deadline, performance.now() + POLL_MS);
     while (!this.hasData() && Atomics.load(i32, I_CLOSED) === 0 && performance.now() < pollUntil) await setImmediate();
+    this.#waiters++;
     try {
       for (;;) {
         if (signal?.aborted) throw this.#aborted(signal);
@@ -148,13 +171,15 @@ export class RingReader {
         if (r.async) await this.#settle(r.value, remaining, signal);
       }
     } finally {
-      Atomics.store(i32, I_CONSUMER_WAITING, 0);
+      // Overlapping waits (e.g. one raced against other work and abandoned) must not clear the
+      // flag another wait still sleeps on, or the producer would not wake that one.
+      if (--this.#waiters === 0) Atomics.store(i32, I_CONSUMER_WAITING, 0);
     }
   }
 
   /** Tells the writer that nobody reads any more: its waits end and its next reserve throws DAQ_CLOSED. */
   close(): void {
-    this.release();
+    while (this.#heldAt.length > 0) this.release();
     const i32 = this.#v.i32;
     Atomics.or(i32, I_CLOSED, CLOSED_BY_READER);
     Atomics.add(i32, I_SPACE_SEQ, 1);
@@ -205,7 +230,7 @@ export class RingReader {
     const need = Atomics.load(i32, I_SPACE_NEED);
     if (need > 0) {
       const b64 = this.#v.b64;
-      const start = oldestInUse(Atomics.load(b64, B_TAIL), this.#held);
+      const start = oldestInUse(Atomics.load(b64, B_TAIL), this.#heldAt[0] ?? NONE);
       if (this.capacity - Number(Atomics.load(b64, B_HEAD) - start) < need) return;
     }
     if (Atomics.exchange(i32, I_PRODUCER_WAITING, 0) !== 0) {
