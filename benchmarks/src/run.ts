@@ -9,9 +9,10 @@ import type { Benchmark, BenchResult } from './types.js';
 import { hardwareBenchmark } from './hardware.js';
 import { scalarBenchmark } from './scalar.js';
 import { ringBenchmark } from './ring.js';
+import { cameraBenchmark } from './camera.js';
 
 /** Every benchmark subject; each issue that adds one registers it here. */
-const BENCHMARKS: Benchmark[] = [hardwareBenchmark, scalarBenchmark, ringBenchmark];
+const BENCHMARKS: Benchmark[] = [hardwareBenchmark, scalarBenchmark, ringBenchmark, cameraBenchmark];
 
 function markdown(results: BenchResult[], machine: ReturnType<typeof describeMachine>, quick: boolean): string {
   const lines = [

@@ -12,6 +12,7 @@ import type { CrashReport, StopReport } from './runtime/subsystem-supervisor.js'
 import { MeasurementBridge, type SourceCounts } from './bridge/measurement-bridge.js';
 import { ScalarFileSink, type ScalarFileStats } from './storage/scalar-file-sink.js';
 import { createRunDirectory, writeJsonAtomic } from './storage/run-directory.js';
+import { CameraManager, type CameraReport } from './camera/camera-manager.js';
 
 export type RunStatus = 'running' | 'completed' | 'interrupted' | 'failed';
 
@@ -35,6 +36,8 @@ export interface Progress {
   dropped: number;
   late: number;
   subsystems: Record<string, string>;
+  /** Per camera: frames taken from the camera, stored on disk, and lost (anywhere). */
+  frames: Record<string, { acquired: number; stored: number; dropped: number }>;
 }
 
 export interface RunRecord {
@@ -53,6 +56,8 @@ export interface RunRecord {
     scalars: ScalarFileStats & { sources: Record<string, SourceCounts>; dropped: number };
     /** Per producer thread's SharedArrayBuffer ring (V4): written, read, dropped, high-water, backpressure pauses. */
     rings?: Record<string, unknown>;
+    /** Per camera: frames acquired, stored, dropped (and where), statistics, files, CPU pinning. */
+    frames?: Record<string, CameraReport>;
   };
   instruments: { id: string; subsystem: string; type: string; rows: number; note?: string }[];
   subsystems: { name: string; state: string; restarts: number; crashes: CrashReport[]; stop?: StopReport }[];
@@ -83,6 +88,7 @@ export class Acquisition {
     readonly runtime: DualRuntimeManager,
     readonly bridge: MeasurementBridge,
     readonly sink: ScalarFileSink,
+    readonly cameras: CameraManager,
     loaded: LoadedConfig,
   ) {
     const cpu = cpus();
@@ -146,7 +152,8 @@ export class Acquisition {
     const runtime = new DualRuntimeManager(live, resources, { backpressure: () => sink.backlog > maxBacklog });
     runtime.on('measurements', (m, subsystem) => bridge.pushMeasurements(subsystem, subsystem, m.items));
     runtime.on('arrow', (m, subsystem) => bridge.pushArrow(subsystem, subsystem, m.bytes));
-    const acq = new Acquisition(dir, live, sims, resources, runtime, bridge, sink, loaded);
+    const cameras = new CameraManager(live, { epochOffsetNs: runtime.clock.epochOffsetNs, dir });
+    const acq = new Acquisition(dir, live, sims, resources, runtime, bridge, sink, cameras, loaded);
     runtime.on('crash', (c) => acq.crashes.push(c));
     bridge.start();
     await acq.writeRecord();
@@ -157,6 +164,8 @@ export class Acquisition {
       for (const [subsystem, statuses] of Object.entries(ready))
         for (const st of statuses) for (const c of st.channels) bridge.series.id(subsystem, st.id, c.channel, c.unit);
       sink.start();
+      await cameras.open();
+      cameras.start();
     } catch (e) {
       await acq.stop('failed', (e as Error).message);
       throw e;
@@ -182,6 +191,9 @@ export class Acquisition {
       dropped: this.dropped(),
       late: Object.values(counts).reduce((a, c) => a + c.late, 0),
       subsystems,
+      frames: Object.fromEntries(
+        this.cameras.reports().map((c) => [c.id, { acquired: c.acquired, stored: c.stored, dropped: c.dropped.total }]),
+      ),
     };
   }
 
@@ -208,11 +220,23 @@ export class Acquisition {
     if (status) this.workerDropped = status.subsystems.reduce((n, s) => n + (s.output?.dropped ?? 0), 0);
     r.streams.scalars.dropped = this.dropped();
     r.streams.rings = Object.fromEntries(status?.subsystems.filter((s) => s.ring).map((s) => [s.name, s.ring!]) ?? []);
-    const notRun = new Map(status?.notRun.map((n) => [n.id, n.why]) ?? []);
+    const frames = this.cameras.reports();
+    if (frames.length > 0) r.streams.frames = Object.fromEntries(frames.map((c) => [c.id, c]));
+    const cameraIds = new Set(this.cameras.ids);
+    const notRun = new Map(status?.notRun.filter((n) => !cameraIds.has(n.id)).map((n) => [n.id, n.why]) ?? []);
     r.instruments = [...owner].map(([id, st]) => {
       const [subsystem, type] = st.split(':') as [string, string];
       const note = notRun.get(id);
-      return { id, subsystem, type, rows: stats.perInstrument[id] ?? 0, ...(note ? { note } : {}) };
+      const camera = frames.find((c) => c.id === id);
+      const rows = camera ? camera.stored : (stats.perInstrument[id] ?? 0);
+      return {
+        id,
+        subsystem,
+        type,
+        rows,
+        ...(camera ? { note: `camera: ${camera.stored} frames stored` } : {}),
+        ...(note ? { note } : {}),
+      };
     });
     r.subsystems = this.runtime.subsystems.map((name) => {
       const sup = this.runtime.supervisor(name)!;
@@ -242,6 +266,9 @@ export class Acquisition {
     clearInterval(this.recordTimer);
     let stops: StopReport[] = [];
     const problems: string[] = [];
+    // Cameras first: each drains its buffer and ring to disk before anything else stops.
+    const cameras = await this.cameras.stop();
+    for (const c of cameras) if (c.error) problems.push(`camera ${c.id}: ${c.error}`);
     try {
       stops = await this.runtime.stop();
     } catch (e) {

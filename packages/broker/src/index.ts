@@ -41,3 +41,14 @@ export { SeriesTable, type ScalarChunk, type SeriesKey } from './bridge/series.j
 export { ScalarFileSink, STORED_SCALAR_SCHEMA, type ScalarFileStats } from './storage/scalar-file-sink.js';
 export { inspectPath, formatInspect, type InspectResult } from './commands/inspect.js';
 export { RingConsumer } from './runtime/ring-consumer.js';
+export { CameraManager, type CameraReport, type CameraManagerOptions } from './camera/camera-manager.js';
+export {
+  CameraSupervisor,
+  type CameraReady,
+  type CameraStopReport,
+  type CameraSupervisorOptions,
+} from './camera/camera-supervisor.js';
+export { FramePipeline, type FramePipelineCounts } from './camera/frame-pipeline.js';
+export { FrameFileSink, type FrameFileStats } from './storage/frame-file-sink.js';
+export { FrameStatsSink } from './storage/frame-stats-sink.js';
+export * from './processing/index.js';

@@ -24,6 +24,8 @@ export const ErrorCodes = [
   'DAQ_UNKNOWN_INSTRUMENT',
   'DAQ_UNKNOWN_COMMAND',
   'DAQ_TIMEOUT',
+  'DAQ_CAMERA',
+  'DAQ_STORAGE',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

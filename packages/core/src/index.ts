@@ -42,3 +42,6 @@ export * from './protocols/esp300-device.js';
 export * from './arrow/ipc-messages.js';
 export * from './ring/sab-ring.js';
 export { mulberry32 } from './random.js';
+export * from './camera/frame-source.js';
+export * from './arrow/frame-batch.js';
+export * from './camera/camera-control.js';

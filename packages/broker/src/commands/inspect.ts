@@ -135,6 +135,17 @@ export function formatInspect(path: string, r: InspectResult): string {
     }
     for (const sub of run.subsystems ?? []) for (const c of sub.crashes) out.push(`  ${sub.name} crashed at ${c.at}: ${c.cause}`);
     for (const i of run.instruments ?? []) if (i.note) out.push(`  ${i.id}: ${i.note}`);
+    // Frame files can be large: their counts come from run.json (inspect one file to read it).
+    for (const c of Object.values(run.streams?.frames ?? {})) {
+      const d = c.dropped;
+      const g = c.geometry ? `${c.geometry.width}x${c.geometry.height}x${c.geometry.bitDepth}` : '?';
+      out.push(
+        `  camera ${c.id} (${c.source ?? '?'}, ${g}): ${c.acquired} frames acquired, ${c.stored} stored, ${d.total} dropped` +
+          (d.total ? ` (at the camera ${d.atSource}, ring ${d.ring}, storage ${d.storage})` : '') +
+          `; ${c.files.length} frame file(s)${c.stats ? `; frame_stats ${c.stats.computed} rows, ${c.stats.skipped} skipped` : ''}`,
+      );
+      if (c.error) out.push(`    error: ${c.error}`);
+    }
   }
   for (const f of r.files) {
     out.push(

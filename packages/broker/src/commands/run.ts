@@ -49,7 +49,10 @@ function line(p: Progress): string {
     .filter(([, s]) => s !== 'running')
     .map(([k, s]) => ` ${k} ${s}`)
     .join('');
-  return `daq run: ${p.elapsedS.toFixed(0)} s, ${rows || 'no rows yet'}, ${Math.round(p.rate)} rows/s, stored ${p.stored}, backlog ${p.backlog}, dropped ${p.dropped}, late ${p.late}${states}`;
+  const frames = Object.entries(p.frames)
+    .map(([k, f]) => `, ${k} ${f.acquired} frames (${f.stored} stored, ${f.dropped} dropped)`)
+    .join('');
+  return `daq run: ${p.elapsedS.toFixed(0)} s, ${rows || 'no rows yet'}, ${Math.round(p.rate)} rows/s, stored ${p.stored}, backlog ${p.backlog}, dropped ${p.dropped}, late ${p.late}${frames}${states}`;
 }
 
 export function summary(r: RunRecord, dir: string): string {
@@ -70,6 +73,24 @@ export function summary(r: RunRecord, dir: string): string {
     `  rows: ${s.rowsFlushed} stored${s.rowsNotStored ? `, ${s.rowsNotStored} not stored (storage disabled)` : ''}; ${src}; dropped ${s.dropped}`,
   );
   if (s.flushErrors) out.push(`  WRITE ERRORS: ${s.flushErrors} (last: ${s.lastError})`);
+  for (const c of Object.values(r.streams.frames ?? {})) {
+    const d = c.dropped;
+    const where = d.total ? ` (at the camera ${d.atSource}, ring ${d.ring}, storage ${d.storage})` : '';
+    const cpu =
+      c.cpu?.requested === undefined
+        ? 'not pinned'
+        : c.cpu.pinned
+          ? `pinned to CPU ${c.cpu.requested}`
+          : `NOT pinned: ${c.cpu.error}`;
+    const g = c.geometry ? `${c.geometry.width}x${c.geometry.height}x${c.geometry.bitDepth}` : '?';
+    out.push(
+      `  camera ${c.id} (${c.source ?? '?'}, ${g}, ${cpu}): ${c.acquired} frames acquired, ${c.stored} stored, ${d.total} dropped${where}`,
+    );
+    if (c.stats)
+      out.push(`    frame_stats: ${c.stats.computed} computed, ${c.stats.skipped} skipped (pool busy), ${c.stats.failed} failed`);
+    for (const f of c.files) out.push(`    file: ${f}`);
+    if (c.error) out.push(`    ERROR: ${c.error}`);
+  }
   for (const sub of r.subsystems) for (const c of sub.crashes) out.push(`  ${sub.name} crashed at ${c.at}: ${c.cause}`);
   return `${out.join('\n')}\n`;
 }

@@ -87,7 +87,11 @@ export class DualRuntimeManager extends EventEmitter<RuntimeEvents> implements A
       if (!section.enabled) continue;
       const instruments = (section.instruments as InstrumentConfig[]).filter((i) => {
         if (!isCamera(i)) return true;
-        this.notRun.push({ id: i.id, type: i.type, why: 'cameras run in camera workers, which this build does not have yet' });
+        this.notRun.push({
+          id: i.id,
+          type: i.type,
+          why: 'a camera runs in its own camera worker, started by the acquisition (daq run), not in the V4 instrument worker',
+        });
         return false;
       });
       for (const i of section.instruments as InstrumentConfig[]) this.owner.set(i.id, name);

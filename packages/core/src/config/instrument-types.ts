@@ -247,6 +247,37 @@ export const INSTRUMENT_TYPES: readonly InstrumentTypeSpec[] = [
         default: 32,
         description: 'Frames in the SDK circular buffer.',
       },
+      retrieval: {
+        enum: ['oldest', 'latest'],
+        default: 'oldest',
+        description:
+          '"oldest" (lossless): every frame is taken in order; "latest" (live view): the newest frame is taken and older ones are skipped (counted as lost at the source).',
+      },
+      ring_frames: {
+        type: 'integer',
+        minimum: 2,
+        maximum: 4096,
+        default: 8,
+        description: "Frames the camera's SharedArrayBuffer ring to the broker holds (the ring is at most 1 GiB).",
+      },
+      stats: {
+        type: 'boolean',
+        default: true,
+        description:
+          'Compute per-frame statistics (min, max, mean, std, histogram) in the processing pool, stored as frame_stats; frames the pool has no time for are skipped and counted.',
+      },
+      stats_bins: {
+        enum: [16, 32, 64, 128, 256, 512, 1024, 2048, 4096],
+        default: 256,
+        description: 'Histogram bins of frame_stats, over the full range of the bit depth.',
+      },
+      chunk_mb: {
+        type: 'integer',
+        minimum: 16,
+        maximum: 1048576,
+        default: 1024,
+        description: 'Largest frame file in MiB; the next part file starts before a file would pass it.',
+      },
     },
     required: ['camera_name'],
   },

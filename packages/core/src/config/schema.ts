@@ -66,6 +66,13 @@ const ringFields: Record<string, JsonSchema> = {
     default: 5000,
     description: 'Longest a V4 worker waits for ring space under "block" before dropping the batch (counted and reported).',
   },
+  pvcam_library: {
+    type: 'string',
+    minLength: 1,
+    default: 'libpvcam.so.2',
+    description:
+      'The PVCAM SDK library cameras are opened through (a name dlopen finds, or a path); unused when simulate = true.',
+  },
 };
 
 function subsystemSchema(subsystem: Subsystem): JsonSchema {
@@ -202,6 +209,13 @@ export const configSchema: JsonSchema = {
           maximum: 600000,
           default: 5000,
           description: 'Longest a subsystem may take to stop cleanly; after it the worker is terminated and that is reported.',
+        },
+        processing_threads: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 256,
+          default: 1,
+          description: 'Threads of the processing pool that computes per-frame statistics (frame_stats) for cameras.',
         },
       },
     },

@@ -90,6 +90,11 @@ export interface PvcamInstrumentConfig extends InstrumentBase {
   bit_depth: 8 | 12 | 16;
   cpu?: number;
   buffer_frames: number;
+  retrieval: 'oldest' | 'latest';
+  ring_frames: number;
+  stats: boolean;
+  stats_bins: number;
+  chunk_mb: number;
 }
 
 export type V2InstrumentConfig = ElliptecConfig | Newport1830CConfig | MaiTaiConfig | MockPowerConfig;
@@ -119,6 +124,7 @@ export interface V4RingConfig {
   ring_bytes: number;
   ring_policy: 'block' | 'drop-newest' | 'drop-oldest';
   ring_block_timeout_ms: number;
+  pvcam_library: string;
 }
 
 export interface DaqConfig {
@@ -131,6 +137,7 @@ export interface DaqConfig {
     heartbeat_timeout_ms: number;
     start_timeout_ms: number;
     shutdown_timeout_ms: number;
+    processing_threads: number;
   };
   /** Absent section: disabled, no instruments. */
   v2: SubsystemConfig<V2InstrumentConfig>;

@@ -26,6 +26,15 @@ export const PARAM_BIT_DEPTH = param(CLASS2, TYPE_INT16, 511);
 /** Exposure time units (enum: EXP_RES_ONE_MILLISEC = 0, EXP_RES_ONE_MICROSEC, EXP_RES_ONE_SEC). */
 export const PARAM_EXP_RES = param(CLASS3, TYPE_ENUM, 2);
 export const PARAM_EXP_TIME = param(CLASS3, TYPE_UNS16, 1);
+/** Exposure (trigger) modes the camera supports (enum); PVCAM 3.x pvcam.h. */
+export const PARAM_EXPOSURE_MODE = param(CLASS2, TYPE_ENUM, 535);
+/** Expose-out modes (enum), OR-ed into the extended exposure modes; PVCAM 3.x pvcam.h. */
+export const PARAM_EXPOSE_OUT_MODE = param(CLASS2, TYPE_ENUM, 560);
+
+/** PL_EXP_RES_MODES: the unit of pl_exp_setup_cont's exposure_time (PARAM_EXP_RES values). */
+export const EXP_RES_ONE_MILLISEC = 0;
+export const EXP_RES_ONE_MICROSEC = 1;
+export const EXP_RES_ONE_SEC = 2;
 
 /** pl_get_param attributes (int16). */
 export const ATTR = {
@@ -40,10 +49,22 @@ export const ATTR = {
   AVAIL: 8,
 } as const;
 
+/**
+ * What pl_get_param writes for each attribute: ATTR_AVAIL an rs_bool (uns16), ATTR_COUNT an uns32,
+ * ATTR_TYPE and ATTR_ACCESS an uns16, the others a value of the parameter's own type (TYPE_ENUM
+ * values are int32). Per python-microscope's pvcam.py (_attr_map, _typemap).
+ */
+export const ATTR_RESULT_BYTES = { AVAIL: 2, COUNT: 4, TYPE: 2, ACCESS: 2, ENUM: 4 } as const;
+
 /** pl_cam_open mode. */
 export const OPEN_EXCLUSIVE = 0;
 /** Exposure modes for pl_exp_setup_cont (int16). */
 export const TIMED_MODE = 0;
+/**
+ * Extended exposure mode of sCMOS cameras (Prime BSI, Kinetix), which do not list TIMED_MODE:
+ * pvcam.h defines EXT_TRIG_INTERNAL = (7 + 0) << 8, to be OR-ed with an expose-out mode.
+ */
+export const EXT_TRIG_INTERNAL = (7 + 0) << 8;
 /** Circular buffer modes for pl_exp_setup_cont (int16). */
 export const CIRC_NONE = 0;
 export const CIRC_OVERWRITE = 1;
