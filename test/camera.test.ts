@@ -25,7 +25,7 @@ import {
   patternPixel,
   type DaqConfig,
 } from '@daq/core';
-import { SimCamera } from '@daq/sim';
+import { SimCamera, buildFakePvcam, fakePvcamControl } from '@daq/sim';
 import { Acquisition, formatInspect, inspectPath } from '@daq/broker';
 import { CameraManager } from '../packages/broker/src/camera/camera-manager.js';
 import { CameraSupervisor } from '../packages/broker/src/camera/camera-supervisor.js';
@@ -332,6 +332,86 @@ t.test('a stop request reaches a worker that waits to start', async (t) => {
   t.match(r, { state: 'stopped', acquired: 0, stored: 0 });
   t.same(r!.files.length, 1);
   t.equal(new CameraControl(cameras.supervisor('cam')!.control.sab).state, CameraState.Stopped);
+});
+
+t.test('the PVCAM driver in a camera worker: frames of the fake libpvcam reach disk intact', async (t) => {
+  const lib = buildFakePvcam();
+  const ctl = fakePvcamControl(lib);
+  ctl.reset();
+  ctl.set('width', 512);
+  ctl.set('height', 256);
+  ctl.set('fps', 300);
+  const config = parseConfig(
+    `
+[application]
+name = "pvcam"
+[v4]
+pvcam_library = "${lib}"
+storage = { flush_interval_ms = 200 }
+[[v4.instruments]]
+id = "cam"
+type = "PVCAMInstrument"
+camera_name = "pvcam0"
+exposure_ms = 3
+roi = { x = 0, y = 0, width = 256, height = 128 }
+binning = 2
+cpu = ${CPU}
+`,
+    'pvcam.toml',
+  ).config;
+  const cameras = new CameraManager(config, { epochOffsetNs: 0n, dir: join(tmp, 'pvcam') });
+  await cameras.open();
+  t.match(cameras.supervisor('cam')!.ready, {
+    sourceKind: 'pvcam',
+    geometry: { width: 128, height: 64 },
+    pinning: { pinned: true },
+  });
+  cameras.start();
+  await until(() => cameras.reports()[0]!.acquired >= 150, 10_000);
+  const [r] = await cameras.stop();
+  t.match(r, { state: 'stopped', source: 'pvcam', dropped: { total: 0 } });
+  t.equal(r!.stored, r!.acquired);
+  t.equal(ctl.get('open_cameras'), 0, 'the camera was closed');
+  t.equal(ctl.get('initialized'), 0, 'PVCAM was uninitialised');
+  t.equal(ctl.get('threads_alive'), 0);
+  const table = tableFromIPC(await readFile(r!.files[0]!));
+  t.equal(table.numRows, r!.stored);
+  for (let k = 0; k < table.numRows; k += 13) {
+    const row = table.get(k)!;
+    t.equal(Number(row.frame_index), k + 1);
+    t.ok(checkPattern(row.pixels as Uint8Array, k + 1, 16), `frame ${k + 1} intact`);
+  }
+});
+
+t.test('a PVCAM failure inside the camera worker reaches the broker with the vendor code and message', async (t) => {
+  const lib = buildFakePvcam();
+  const ctl = fakePvcamControl(lib);
+  ctl.reset();
+  ctl.set('fail_setup', 185);
+  const config = parseConfig(
+    `
+[application]
+name = "pvcam-fail"
+[v4]
+pvcam_library = "${lib}"
+[[v4.instruments]]
+id = "cam"
+type = "PVCAMInstrument"
+camera_name = "pvcam0"
+`,
+    'pvcam-fail.toml',
+  ).config;
+  const cameras = new CameraManager(config, { epochOffsetNs: 0n, dir: join(tmp, 'pvcam-fail') });
+  const err = await cameras.open().then(
+    () => undefined,
+    (e: unknown) => e as Error & { code?: string; facts?: Record<string, unknown> },
+  );
+  t.match(err, { code: 'DAQ_CAMERA', message: /pl_exp_setup_cont/, facts: { instrument: 'cam', pvcamCode: 185 } });
+  t.equal(ctl.get('open_cameras'), 0, 'the camera was closed after the failure');
+  t.equal(ctl.get('initialized'), 0);
+  const [r] = await cameras.stop();
+  t.match(r, { state: 'failed', acquired: 0, error: /pl_exp_setup_cont/ }, 'the report says why');
+  ctl.reset();
 });
 
 t.test('no camera threads, files or timers are left', async (t) => {

@@ -35,6 +35,7 @@ camera_name = "pvcam0"
     heartbeat_timeout_ms: 5000,
     start_timeout_ms: 30000,
     shutdown_timeout_ms: 5000,
+    processing_threads: 1,
   });
   t.equal(config.v2.enabled, true, 'a present section is enabled');
   t.same(config.v2.storage, { enabled: true, flush_interval_ms: 1000 });
@@ -52,7 +53,21 @@ camera_name = "pvcam0"
   });
   t.same(config.v2.instruments[1], { id: 'mock', type: 'MockPower', poll_hz: 10, power_w: 0.001, noise: 0.01 });
   t.match(config.v4.instruments[0], { type: 'ESP300', baud_rate: 19200, axes: [1], poll_hz: 5 });
-  t.match(config.v4.instruments[1], { type: 'PVCAMInstrument', exposure_ms: 10, binning: 1, bit_depth: 16, buffer_frames: 32 });
+  t.same(config.v4.instruments[1], {
+    id: 'cam',
+    type: 'PVCAMInstrument',
+    camera_name: 'pvcam0',
+    exposure_ms: 10,
+    binning: 1,
+    bit_depth: 16,
+    buffer_frames: 32,
+    retrieval: 'oldest',
+    ring_frames: 8,
+    stats: true,
+    stats_bins: 256,
+    chunk_mb: 1024,
+  });
+  t.equal(config.v4.pvcam_library, 'libpvcam.so.2');
 });
 
 t.test('an absent section is a disabled subsystem', async (t) => {
