@@ -143,12 +143,12 @@ async function captureToRing(
 }
 
 async function ringBench(ctx: BenchContext, lib: string, width: number, height: number): Promise<BenchResult> {
-  const seconds = ctx.quick ? 1.5 : 5;
+  const seconds = ctx.quick ? 1 : 5;
   const frameBytes = width * height * 2;
   const r = await captureToRing(lib, { width, height }, seconds, { fps: 0, pattern: 0, exposureMs: 1 });
   const fps = r.written / r.elapsed;
   const gbps = (fps * frameBytes) / 1e9;
-  const memcpy = memcpyGBps(frameBytes, ctx.quick ? 0.5 : 2);
+  const memcpy = memcpyGBps(frameBytes, ctx.quick ? 0.3 : 2);
   const name = `camera.ring.${width}x${height}x16`;
   ctx.log(
     `${name}: ${fps.toFixed(0)} frames/s, ${gbps.toFixed(2)} GB/s; memcpy ${memcpy.toFixed(2)} GB/s → ${(gbps / memcpy).toFixed(2)}`,
@@ -190,9 +190,7 @@ async function jitterRun(lib: string, seconds: number, pinned: boolean) {
   // fake camera's generator on CPU 0, only the camera worker on the last CPU.
   const saved = threadAffinity().allowed;
   if (pinned) setThreadAffinity([0]);
-  const burner = process.env.DAQ_NO_BURNER
-    ? { pinned: false, stop: async () => undefined }
-    : await startBurner(pinned ? 0 : undefined);
+  const burner = await startBurner(pinned ? 0 : undefined);
   try {
     const r = await captureToRing(lib, { width: 3200, height: 3200 }, seconds, {
       fps,
@@ -207,13 +205,12 @@ async function jitterRun(lib: string, seconds: number, pinned: boolean) {
     // Steady state: the first half second (thread start-up, JIT, first frames) is left out.
     const skip = Math.ceil(fps / 2);
     for (let i = skip + 1; i < t.length; i++) intervals.push(t[i]! - t[i - 1]!);
-    if (process.env.DAQ_BENCH_DEBUG)
-      console.error(
-        intervals
-          .map((x, i) => `${i + skip + 1}:${x.toFixed(2)}`)
-          .filter((_, i) => Math.abs(intervals[i]! - period) > 1)
-          .join(' '),
-      );
+    console.error(
+      intervals
+        .map((x, i) => `${i + skip + 1}:${x.toFixed(2)}`)
+        .filter((_, i) => Math.abs(intervals[i]! - period) > 1)
+        .join(' '),
+    );
     const dev = intervals.map((x) => Math.abs(x - period)).sort((a, b) => a - b);
     const sorted = [...intervals].sort((a, b) => a - b);
     // What the host adds: from the end of each frame at the camera (the fake's timestamp, same
@@ -252,7 +249,7 @@ async function jitterRun(lib: string, seconds: number, pinned: boolean) {
 }
 
 async function jitterBench(ctx: BenchContext, lib: string): Promise<BenchResult> {
-  const seconds = ctx.quick ? 2 : 10;
+  const seconds = ctx.quick ? 1.5 : 10;
   const pinned = await jitterRun(lib, seconds, true);
   const free = await jitterRun(lib, seconds, false);
   const f = (x: number) => x.toFixed(3);
@@ -301,7 +298,8 @@ async function diskBench(
         width: o.width,
         height: o.height,
         exposureMs: 1000 / o.fps,
-        bufferFrames: Math.floor(2 ** 29 / frameBytes),
+        // Faulting the buffer in costs ~3 ms/MiB here: --quick keeps it at a quarter GiB.
+        bufferFrames: Math.floor((ctx.quick ? 2 ** 28 : 2 ** 29) / frameBytes),
         ringFrames: 16,
         cpu: LAST_CPU,
       },
@@ -355,10 +353,10 @@ export const cameraBenchmark: Benchmark = {
     results.push(await ringBench(ctx, lib, 3200, 3200));
     results.push(await jitterBench(ctx, lib));
     results.push(
-      await diskBench(ctx, lib, 'camera.disk.prime_bsi', { width: 2048, height: 2048, fps: 43, seconds: ctx.quick ? 3 : 60 }),
+      await diskBench(ctx, lib, 'camera.disk.prime_bsi', { width: 2048, height: 2048, fps: 43, seconds: ctx.quick ? 2 : 60 }),
     );
     results.push(
-      await diskBench(ctx, lib, 'camera.disk.kinetix', { width: 3200, height: 3200, fps: 83, seconds: ctx.quick ? 2 : 10 }),
+      await diskBench(ctx, lib, 'camera.disk.kinetix', { width: 3200, height: 3200, fps: 83, seconds: ctx.quick ? 1.5 : 10 }),
     );
     return results;
   },
