@@ -22,7 +22,7 @@ export { configReferenceMarkdown } from './config/reference.js';
 export * from './rpc.js';
 export * from './clock.js';
 export * from './measurement.js';
-export { SCALAR_SCHEMA, ScalarBatchBuilder } from './arrow/scalar-batch.js';
+export { SCALAR_SCHEMA, ScalarBatchBuilder, Interner, utf8Dictionary } from './arrow/scalar-batch.js';
 export * from './runtime/serial-channel.js';
 export * from './runtime/command-table.js';
 export * from './runtime/instrument.js';

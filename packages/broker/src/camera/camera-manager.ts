@@ -87,10 +87,6 @@ export class CameraManager {
     return this.#runs.map((r) => r.config.id);
   }
 
-  get size(): number {
-    return this.#runs.length;
-  }
-
   supervisor(id: string): CameraSupervisor | undefined {
     return this.#runs.find((r) => r.config.id === id)?.sup;
   }

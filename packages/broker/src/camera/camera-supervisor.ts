@@ -9,6 +9,8 @@ import {
   CameraState,
   DaqError,
   createCameraControl,
+  deserializeDaqError,
+  isSerializedDaqError,
   frameLayout,
   type CameraCounters,
   type FrameGeometry,
@@ -64,10 +66,7 @@ export interface CameraStopReport {
 }
 
 function revive(e: unknown): Error {
-  if (e && typeof e === 'object' && (e as { daqError?: boolean }).daqError) {
-    const s = e as { code: DaqError['code']; message: string; facts: DaqError['facts'] };
-    return new DaqError(s.code, s.message, s.facts);
-  }
+  if (isSerializedDaqError(e)) return deserializeDaqError(e);
   if (e instanceof Error) return e;
   const m = e && typeof e === 'object' && 'message' in e ? String((e as { message: unknown }).message) : String(e);
   return new Error(m);
@@ -104,9 +103,6 @@ export class CameraSupervisor {
   /** The error the worker reported (open, configure or during capture), if any. */
   get failure(): Error | undefined {
     return this.#failure;
-  }
-  get threadId(): number | undefined {
-    return this.#worker?.threadId;
   }
 
   /** Starts the worker and waits until the camera is open and configured. */

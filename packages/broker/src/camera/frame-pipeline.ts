@@ -62,7 +62,6 @@ export class FramePipeline {
   };
   #kick: () => void = () => undefined;
   #running: Promise<void> | undefined;
-  #firstError: Error | undefined;
 
   constructor(options: FramePipelineOptions) {
     this.#o = options;
@@ -77,15 +76,6 @@ export class FramePipeline {
 
   counts(): FramePipelineCounts {
     return { ...this.#counts, inFlight: this.#queue.length };
-  }
-
-  /** The first write error, if any (the run goes on; each failed frame is counted). */
-  get firstError(): Error | undefined {
-    return this.#firstError;
-  }
-
-  ringCounters() {
-    return this.#reader.counters();
   }
 
   async #loop(): Promise<void> {
@@ -123,9 +113,9 @@ export class FramePipeline {
     this.#queue.push(item);
     this.#o.sink.write(view.message).then(
       () => this.#done(item, 'writing'),
-      (e: unknown) => {
+      () => {
+        // The sink keeps the error (stats.lastError); the run goes on and the frame is counted.
         c.writeErrors++;
-        this.#firstError ??= e as Error;
         this.#done(item, 'writing');
       },
     );

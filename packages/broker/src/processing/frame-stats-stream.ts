@@ -18,16 +18,14 @@ import {
   Utf8,
   makeData,
   tableToIPC,
-  vectorFromArray,
-  type Vector,
 } from 'apache-arrow';
-import { DaqError } from '@daq/core';
+import { DaqError, Interner, utf8Dictionary } from '@daq/core';
 import type { FrameStats } from './frame-stats.js';
 
 /** timestamp, instrument, frame_index, min, max, mean, std, histogram (all non-null). */
 export const FRAME_STATS_SCHEMA = new Schema([
   new Field('timestamp', new TimestampNanosecond('UTC'), false),
-  new Field('instrument', new Dictionary(new Utf8(), new Int32(), 0), false),
+  new Field('instrument', utf8Dictionary(0), false),
   new Field('frame_index', new Uint64(), false),
   new Field('min', new Uint16(), false),
   new Field('max', new Uint16(), false),
@@ -60,9 +58,7 @@ export class FrameStatsBatchBuilder {
   private length = 0;
   private total = 0;
   /** Instrument dictionary; it only grows, so every cut carries all names and earlier indices stay valid. */
-  private readonly names: string[] = [];
-  private readonly nameIndex = new Map<string, number>();
-  private dictionary: Vector<Utf8> | undefined;
+  private readonly names = new Interner();
 
   /** Rows appended since the last cut. */
   get rows(): number {
@@ -93,7 +89,7 @@ export class FrameStatsBatchBuilder {
     const end = start + histogram.length;
     if (end > this.counts.length) this.counts = grow(this.counts, Math.max(end, this.counts.length * 2));
     this.ts[i] = timestampNs;
-    this.instruments[i] = this.intern(instrument);
+    this.instruments[i] = this.names.id(instrument);
     this.frameIndices[i] = frameIndex;
     this.mins[i] = min;
     this.maxs[i] = max;
@@ -103,17 +99,6 @@ export class FrameStatsBatchBuilder {
     this.offsets[i + 1] = end;
     this.length++;
     this.total++;
-  }
-
-  private intern(name: string): number {
-    let id = this.nameIndex.get(name);
-    if (id === undefined) {
-      id = this.names.length;
-      this.names.push(name);
-      this.nameIndex.set(name, id);
-      this.dictionary = undefined;
-    }
-    return id;
   }
 
   private growRows(): void {
@@ -143,7 +128,7 @@ export class FrameStatsBatchBuilder {
         length: n,
         nullCount: 0,
         data: this.instruments.slice(0, n),
-        dictionary: (this.dictionary ??= vectorFromArray(this.names, new Utf8())),
+        dictionary: this.names.toVector(),
       }),
       makeData({ type: f[2]!.type as Uint64, length: n, nullCount: 0, data: this.frameIndices.slice(0, n) }),
       makeData({ type: f[3]!.type as Uint16, length: n, nullCount: 0, data: this.mins.slice(0, n) }),

@@ -195,25 +195,22 @@ export class FrameFileSink {
   async #openPart(): Promise<Part> {
     const path = join(this.dir, `frames-${String(++this.#partNo).padStart(6, '0')}.arrows`);
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
-    let file: FileHandle | undefined;
-    if (this.#direct) {
+    for (;;) {
+      const direct = this.#direct;
+      let file: FileHandle | undefined;
       try {
-        file = await fs.open(path, flags | constants.O_DIRECT, 0o644);
-        await file.write(this.#preamble, 0, this.#preamble.byteLength, 0);
+        file = await fs.open(path, flags | (direct ? constants.O_DIRECT : 0), 0o644);
+        await this.#writeAt(file, this.#preamble, 0);
+        return { path, file, size: this.#preamble.byteLength, pending: new Set(), unsynced: 0, syncing: Promise.resolve() };
       } catch (e) {
-        // tmpfs and some network file systems refuse O_DIRECT (EINVAL): buffered writes instead.
         await file?.close();
+        if (!direct) throw e;
         await fs.rm(path, { force: true });
-        file = undefined;
         if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+        // tmpfs and some network file systems refuse O_DIRECT (EINVAL): buffered writes instead.
         this.#direct = false;
       }
     }
-    if (!file) {
-      file = await fs.open(path, flags, 0o644);
-      await file.write(this.#preamble, 0, this.#preamble.byteLength, 0);
-    }
-    return { path, file, size: this.#preamble.byteLength, pending: new Set(), unsynced: 0, syncing: Promise.resolve() };
   }
 
   /** Ends a part (its writes done, synced, end-of-stream appended, closed). */

@@ -23,20 +23,18 @@ import {
   tableToIPC,
   vectorFromArray,
 } from 'apache-arrow';
-import { DaqError, IPC_END_OF_STREAM, ipcMessages } from '@daq/core';
+import { DaqError, IPC_END_OF_STREAM, ipcMessages, utf8Dictionary } from '@daq/core';
 import type { BridgeSink } from '../bridge/measurement-bridge.js';
 import type { ScalarChunk, SeriesTable } from '../bridge/series.js';
-
-const dict = (id: number) => new Dictionary(new Utf8(), new Int32(), id);
 
 /** The stored scalar schema: DESIGN.md's V4 scalar batch plus the subsystem that produced each row. */
 export const STORED_SCALAR_SCHEMA = new Schema([
   new Field('timestamp', new TimestampNanosecond('UTC'), false),
-  new Field('subsystem', dict(0), false),
-  new Field('instrument', dict(1), false),
-  new Field('channel', dict(2), false),
+  new Field('subsystem', utf8Dictionary(0), false),
+  new Field('instrument', utf8Dictionary(1), false),
+  new Field('channel', utf8Dictionary(2), false),
   new Field('value', new Float64(), true),
-  new Field('unit', dict(3), false),
+  new Field('unit', utf8Dictionary(3), false),
 ]);
 
 const COLUMNS = ['subsystem', 'instrument', 'channel', 'unit'] as const;

@@ -10,9 +10,7 @@
 
 import {
   Binary,
-  Dictionary,
   Field,
-  Int32,
   Message,
   MessageHeader,
   RecordBatch,
@@ -31,11 +29,12 @@ import {
 import type { FrameGeometry } from '../camera/frame-source.js';
 import { DaqError } from '../errors.js';
 import { ipcMessages } from './ipc-messages.js';
+import { utf8Dictionary } from './scalar-batch.js';
 
 /** timestamp, instrument, frame_index, width, height, bit_depth, pixels (little-endian uint16). */
 export const FRAME_SCHEMA = new Schema([
   new Field('timestamp', new TimestampNanosecond('UTC'), false),
-  new Field('instrument', new Dictionary(new Utf8(), new Int32(), 0), false),
+  new Field('instrument', utf8Dictionary(0), false),
   new Field('frame_index', new Uint64(), false),
   new Field('width', new Uint16(), false),
   new Field('height', new Uint16(), false),

@@ -19,19 +19,20 @@ import {
   type Vector,
 } from 'apache-arrow';
 
-const dictionary = (id: number) => new Dictionary(new Utf8(), new Int32(), id);
+/** The dictionary type of every string column the project writes: Utf8 values, Int32 indices. */
+export const utf8Dictionary = (id: number) => new Dictionary(new Utf8(), new Int32(), id);
 
 /** timestamp: Timestamp(ns, UTC), instrument/channel/unit: Dictionary<Utf8>, value: Float64. */
 export const SCALAR_SCHEMA = new Schema([
   new Field('timestamp', new TimestampNanosecond('UTC'), false),
-  new Field('instrument', dictionary(0), false),
-  new Field('channel', dictionary(1), false),
+  new Field('instrument', utf8Dictionary(0), false),
+  new Field('channel', utf8Dictionary(1), false),
   new Field('value', new Float64(), true),
-  new Field('unit', dictionary(2), false),
+  new Field('unit', utf8Dictionary(2), false),
 ]);
 
 /** Interns strings to dictionary indices; the dictionary only grows, so earlier indices stay valid. */
-class Interner {
+export class Interner {
   private readonly index = new Map<string, number>();
   readonly values: string[] = [];
   private vector: Vector<Utf8> | undefined;

@@ -66,10 +66,6 @@ export class CameraControl {
     Atomics.wait(this.#i32, STATE, state, ms);
   }
 
-  set(name: CameraCounterName, value: number): void {
-    this.#f64[COUNTER_NAMES.indexOf(name)] = value;
-  }
-
   /** Index of a counter, for hot loops that store by index. */
   static index(name: CameraCounterName): number {
     return COUNTER_NAMES.indexOf(name);

@@ -61,28 +61,31 @@ const CPU_SET_BYTES = 128; // sizeof(cpu_set_t): 1024 CPUs
  * to undo that); returns what /proc then says. Threads started afterwards inherit the mask.
  */
 export function setThreadAffinity(cpus: readonly number[]): { tid: number; allowed: number[] } {
-  const mask = new Uint8Array(CPU_SET_BYTES);
-  for (const c of cpus) {
-    if (!Number.isInteger(c) || c < 0 || c >= CPU_SET_BYTES * 8) throw new RangeError(`cpu ${c} is not a CPU number`);
-    mask[c >> 3]! |= 1 << (c & 7);
-  }
-  if (bind().sched_setaffinity(0, CPU_SET_BYTES, mask) !== 0) {
-    throw new Error(`sched_setaffinity(${cpus.join(',')}) failed with errno ${koffi.errno()}`);
-  }
+  const bad = cpus.find((c) => !isCpu(c));
+  if (bad !== undefined) throw new RangeError(`cpu ${bad} is not a CPU number`);
+  const errno = applyAffinity(cpus);
+  if (errno !== 0) throw new Error(`sched_setaffinity(${cpus.join(',')}) failed with errno ${errno}`);
   return threadAffinity();
+}
+
+const isCpu = (c: number) => Number.isInteger(c) && c >= 0 && c < CPU_SET_BYTES * 8;
+
+/** sched_setaffinity of the calling thread to `cpus`; 0, or the errno. */
+function applyAffinity(cpus: readonly number[]): number {
+  const mask = new Uint8Array(CPU_SET_BYTES);
+  for (const c of cpus) mask[c >> 3]! |= 1 << (c & 7);
+  return bind().sched_setaffinity(0, CPU_SET_BYTES, mask) === 0 ? 0 : koffi.errno();
 }
 
 /** Pins the calling thread to `cpu` (undefined: leaves it as is) and reports what /proc says. */
 export function pinThread(cpu: number | undefined): CpuPinning {
   if (cpu === undefined) return { ...threadAffinity(), pinned: false };
   let error: string | undefined;
-  if (!Number.isInteger(cpu) || cpu < 0 || cpu >= CPU_SET_BYTES * 8) {
+  if (!isCpu(cpu)) {
     error = `cpu ${cpu} is not a CPU number (0-${CPU_SET_BYTES * 8 - 1})`;
   } else {
-    const mask = new Uint8Array(CPU_SET_BYTES);
-    mask[cpu >> 3] = 1 << (cpu & 7);
-    if (bind().sched_setaffinity(0, CPU_SET_BYTES, mask) !== 0) {
-      const errno = koffi.errno();
+    const errno = applyAffinity([cpu]);
+    if (errno !== 0) {
       error =
         `sched_setaffinity(cpu ${cpu}) failed with errno ${errno}` +
         (errno === 22
