@@ -6,21 +6,12 @@ import { readdir, readFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { main, type CliIo } from '@daq/broker';
+import { main } from '@daq/broker';
+import { captureIo } from './helpers/cli.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const daqBin = `${root}packages/broker/bin/daq.js`;
 const run = promisify(execFile);
-
-function captureIo(): CliIo & { stdout: string; stderr: string } {
-  const io = {
-    stdout: '',
-    stderr: '',
-    out: (s: string) => void (io.stdout += s),
-    err: (s: string) => void (io.stderr += s),
-  };
-  return io;
-}
 
 async function daq(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

@@ -7,6 +7,7 @@ import { schemaCommand } from './commands/schema.js';
 import { simCommand } from './commands/sim.js';
 import { runCommand } from './commands/run.js';
 import { inspectCommand } from './commands/inspect.js';
+import { migrateCommand } from './commands/migrate.js';
 
 export const HELP = `daq: laboratory data acquisition, legacy V2 and V4 instruments side by side
 
@@ -26,6 +27,16 @@ Usage:
   daq sim CONFIG [--json]    start a simulator for every instrument of CONFIG (real ptys and
                              TCP sockets); one line (JSON with --json) per instrument with
                              its endpoint; runs until SIGINT or SIGTERM, then exits 0
+  daq migrate CONFIG [-o FILE | --in-place] [--keep-v2] [--shadow] [--force]
+                             convert CONFIG's V2 instruments to V4 (same ids, every setting
+                             written out, comments on what to check); report per instrument
+                             on stderr; the new file on stdout, to FILE (-o; --force replaces
+                             an existing one) or over CONFIG (--in-place, the original kept as
+                             CONFIG.v2.bak). --keep-v2 keeps instruments without a V4 driver
+                             on V2; --shadow moves nothing and lists the V2 instruments in
+                             [v4.shadow] to compare first (exit 0 done, 2 invalid CONFIG or
+                             bad usage, 1 unreadable CONFIG or unwritable output).
+                             Guide: docs/migration.md
   daq schema [--out FILE] [--markdown]
                              print (or write) the configuration's JSON Schema, or its
                              Markdown reference
@@ -36,6 +47,7 @@ Examples:
   daq run examples/demo.toml --duration 10
   daq validate examples/*.toml
   daq sim examples/demo.toml --json
+  daq migrate lab.toml --shadow -o lab.shadow.toml && daq migrate lab.toml -o lab.v4.toml
   daq schema --out schema/daq-config.schema.json
 
 Configuration reference: docs/configuration.md. Source: the README at the repository root.
@@ -87,6 +99,34 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
           options: { json: { type: 'boolean', default: false } },
         });
         return await inspectCommand(positionals[0], { json: values.json ?? false }, io);
+      }
+      case 'migrate': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: {
+            out: { type: 'string', short: 'o' },
+            'in-place': { type: 'boolean', default: false },
+            'keep-v2': { type: 'boolean', default: false },
+            shadow: { type: 'boolean', default: false },
+            force: { type: 'boolean', default: false },
+          },
+        });
+        if (positionals.length > 1) {
+          io.err(`daq migrate: one configuration at a time (got ${positionals.length}: ${positionals.join(' ')})\n`);
+          return 2;
+        }
+        return await migrateCommand(
+          positionals[0],
+          {
+            out: values.out,
+            inPlace: values['in-place'] ?? false,
+            keepV2: values['keep-v2'] ?? false,
+            shadow: values.shadow ?? false,
+            force: values.force ?? false,
+          },
+          io,
+        );
       }
       case 'schema': {
         const { values } = parseArgs({
