@@ -249,7 +249,7 @@ async function jitterRun(lib: string, seconds: number, pinned: boolean) {
 }
 
 async function jitterBench(ctx: BenchContext, lib: string): Promise<BenchResult> {
-  const seconds = ctx.quick ? 1.5 : 10;
+  const seconds = ctx.quick ? 1 : 10;
   const pinned = await jitterRun(lib, seconds, true);
   const free = await jitterRun(lib, seconds, false);
   const f = (x: number) => x.toFixed(3);

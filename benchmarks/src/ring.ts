@@ -135,7 +135,7 @@ function memcpyMover(recordBytes: number, dest: Uint8Array): Mover {
 async function ringSize(ctx: BenchContext, label: string, recordBytes: number): Promise<BenchResult> {
   // Bytes each run moves: less for the postMessage baselines, which are an order of magnitude
   // slower, yet enough for their allocator to reach its steady state (each message needs new memory).
-  const volume = ctx.quick ? 2048 * MiB : 4096 * MiB;
+  const volume = ctx.quick ? 1024 * MiB : 4096 * MiB;
   const postVolume = ctx.quick ? 64 * MiB : 512 * MiB;
   const reps = ctx.quick ? 3 : 5;
   const capacity = capacityFor(recordBytes);

@@ -10,9 +10,10 @@ import { hardwareBenchmark } from './hardware.js';
 import { scalarBenchmark } from './scalar.js';
 import { ringBenchmark } from './ring.js';
 import { cameraBenchmark } from './camera.js';
+import { shadowBenchmark } from './shadow.js';
 
 /** Every benchmark subject; each issue that adds one registers it here. */
-const BENCHMARKS: Benchmark[] = [hardwareBenchmark, scalarBenchmark, ringBenchmark, cameraBenchmark];
+const BENCHMARKS: Benchmark[] = [hardwareBenchmark, scalarBenchmark, ringBenchmark, cameraBenchmark, shadowBenchmark];
 
 function markdown(results: BenchResult[], machine: ReturnType<typeof describeMachine>, quick: boolean): string {
   const lines = [

@@ -9,7 +9,8 @@ import { startSimulators, type SimulatorSet } from '@daq/sim';
 import { SharedResources } from './shared-resources.js';
 import { DualRuntimeManager } from './runtime/dual-runtime-manager.js';
 import type { CrashReport, StopReport } from './runtime/subsystem-supervisor.js';
-import { MeasurementBridge, type SourceCounts } from './bridge/measurement-bridge.js';
+import { MeasurementBridge, SHADOW_SUBSYSTEM, type SourceCounts } from './bridge/measurement-bridge.js';
+import { ShadowComparator, type ShadowReport, type ShadowInstrumentReport } from './shadow/shadow-comparator.js';
 import { ScalarFileSink, type ScalarFileStats } from './storage/scalar-file-sink.js';
 import { createRunDirectory, writeJsonAtomic } from './storage/run-directory.js';
 import { CameraManager, type CameraReport } from './camera/camera-manager.js';
@@ -58,10 +59,29 @@ export interface RunRecord {
     rings?: Record<string, unknown>;
     /** Per camera: frames acquired, stored, dropped (and where), statistics, files, CPU pinning. */
     frames?: Record<string, CameraReport>;
+    /** Shadow mode: V4's readings of the shadowed V2 instruments (shadow.arrows). */
+    shadow?: ScalarFileStats;
   };
+  /** Shadow mode: the comparison of V2 and V4 per instrument and channel (worst moments in shadow.json). */
+  shadow?: { file: 'shadow.json'; final: boolean; instruments: Record<string, ShadowSummary> };
   instruments: { id: string; subsystem: string; type: string; rows: number; note?: string }[];
   subsystems: { name: string; state: string; restarts: number; crashes: CrashReport[]; stop?: StopReport }[];
   warnings: string[];
+}
+
+export type ShadowSummary = Omit<ShadowInstrumentReport, 'channels'> & {
+  channels: Record<string, Omit<ShadowInstrumentReport['channels'][string], 'worst'>>;
+};
+
+/** A shadow report without its worst moments, for run.json. */
+function shadowSummary(report: ShadowReport): RunRecord['shadow'] {
+  const instruments = Object.fromEntries(
+    Object.entries(report.instruments).map(([id, r]) => [
+      id,
+      { ...r, channels: Object.fromEntries(Object.entries(r.channels).map(([c, ch]) => [c, { ...ch, worst: undefined }])) },
+    ]),
+  ) as Record<string, ShadowSummary>;
+  return { file: 'shadow.json', final: report.final, instruments };
 }
 
 const require = createRequire(import.meta.url);
@@ -90,6 +110,8 @@ export class Acquisition {
     readonly sink: ScalarFileSink,
     readonly cameras: CameraManager,
     loaded: LoadedConfig,
+    /** Shadow mode: where V4's readings of shadowed instruments are stored, and their comparison with V2. */
+    readonly shadow?: { sink: ScalarFileSink; comparator: ShadowComparator },
   ) {
     const cpu = cpus();
     this.record = {
@@ -124,9 +146,13 @@ export class Acquisition {
     });
     const sims = config.application.simulate ? await startSimulators(config) : undefined;
     const live = sims?.config ?? config;
+    // A pty cannot tell who writes to it: in simulate mode each simulator is told who holds its line.
+    const simByPath = new Map([...(sims?.serial.values() ?? [])].map((s) => [s.path, s]));
     let resources: SharedResources | undefined;
     try {
-      resources = await SharedResources.create(live);
+      resources = await SharedResources.create(live, {
+        onSerialGrant: sims ? (path, owner) => void (simByPath.get(path) && (simByPath.get(path)!.client = owner)) : undefined,
+      });
     } catch (e) {
       await sims?.close();
       await writeJsonAtomic(dir, 'run.json', {
@@ -140,20 +166,50 @@ export class Acquisition {
     const enabled = (['v2', 'v4'] as const).filter((s) => live[s].enabled);
     const batchMs = Math.max(...enabled.map((s) => live[s].batch_interval_ms));
     // A row may wait batch_interval_ms in its worker and a little in transit: wait twice that for stragglers.
-    const bridge = new MeasurementBridge({ latenessMs: 2 * batchMs + 250 }, []);
+    const shadowed =
+      live.v2.enabled && live.v4.enabled ? live.v2.instruments.filter((i) => live.v4.shadow.instruments.includes(i.id)) : [];
+    const bridge = new MeasurementBridge({ latenessMs: 2 * batchMs + 250, shadow: new Set(shadowed.map((i) => i.id)) }, []);
+    const flushIntervalMs = Math.min(...enabled.map((s) => live[s].storage.flush_interval_ms));
     const sink = new ScalarFileSink(dir, {
-      flushIntervalMs: Math.min(...enabled.map((s) => live[s].storage.flush_interval_ms)),
+      flushIntervalMs,
       storeSubsystems: new Set(enabled.filter((s) => live[s].storage.enabled)),
+      select: new Set(['v2', 'v4']),
     });
     bridge.addSink(sink);
+    let shadow: { sink: ScalarFileSink; comparator: ShadowComparator } | undefined;
+    if (shadowed.length > 0) {
+      const comparator = new ShadowComparator(
+        shadowed.map((i) => ({
+          id: i.id,
+          type: i.type,
+          // Two pollers at the same rate are at most half a period apart.
+          toleranceMs: live.v4.shadow.tolerance_ms ?? (i.poll_hz > 0 ? 500 / i.poll_hz : 1000),
+        })),
+        { worst: live.v4.shadow.worst },
+      );
+      const only = new Set([SHADOW_SUBSYSTEM]);
+      shadow = {
+        comparator,
+        sink: new ScalarFileSink(dir, {
+          flushIntervalMs,
+          storeSubsystems: live.v4.storage.enabled ? only : new Set(),
+          select: only,
+          baseName: 'shadow',
+        }),
+      };
+      bridge.addSink(shadow.sink);
+      bridge.addSink(comparator);
+    }
     for (const s of enabled) bridge.addSource(s);
     // While the disk is this far behind, V4's ring is not read: the worker feels it (and it is reported).
     const maxBacklog = options.maxBacklogRows ?? 2_000_000;
-    const runtime = new DualRuntimeManager(live, resources, { backpressure: () => sink.backlog > maxBacklog });
+    const runtime = new DualRuntimeManager(live, resources, {
+      backpressure: () => sink.backlog + (shadow?.sink.backlog ?? 0) > maxBacklog,
+    });
     runtime.on('measurements', (m, subsystem) => bridge.pushMeasurements(subsystem, subsystem, m.items));
     runtime.on('arrow', (m, subsystem) => bridge.pushArrow(subsystem, subsystem, m.bytes));
     const cameras = new CameraManager(live, { epochOffsetNs: runtime.clock.epochOffsetNs, dir });
-    const acq = new Acquisition(dir, live, sims, resources, runtime, bridge, sink, cameras, loaded);
+    const acq = new Acquisition(dir, live, sims, resources, runtime, bridge, sink, cameras, loaded, shadow);
     runtime.on('crash', (c) => acq.crashes.push(c));
     bridge.start();
     await acq.writeRecord();
@@ -162,8 +218,16 @@ export class Acquisition {
       // Declare every series now, so the data file's dictionaries are complete from its first
       // flush; the first flush waits for this (rows of a subsystem started earlier are held).
       for (const [subsystem, statuses] of Object.entries(ready))
-        for (const st of statuses) for (const c of st.channels) bridge.series.id(subsystem, st.id, c.channel, c.unit);
+        for (const st of statuses)
+          for (const c of st.channels) bridge.series.id(bridge.label(subsystem, st.id), st.id, c.channel, c.unit);
+      // A shadow instrument V4 could not start leaves V2 running; the comparison says why.
+      for (const f of runtime.supervisor('v4')?.optionalFailed ?? []) {
+        const why = f.error?.message ?? 'failed to initialise';
+        shadow?.comparator.v4Failed(f.id, why);
+        acq.record.warnings.push(`v4.shadow: V4 could not run ${f.id}: ${why}`);
+      }
       sink.start();
+      shadow?.sink.start();
       await cameras.open();
       cameras.start();
     } catch (e) {
@@ -202,7 +266,7 @@ export class Acquisition {
 
   /** Rows lost anywhere on the way to disk (every loss is counted where it happens; this is the sum). */
   dropped(): number {
-    return this.sink.stats.rowsDropped + this.workerDropped;
+    return this.sink.stats.rowsDropped + (this.shadow?.sink.stats.rowsDropped ?? 0) + this.workerDropped;
   }
 
   private async writeRecord(): Promise<void> {
@@ -222,6 +286,13 @@ export class Acquisition {
     r.streams.rings = Object.fromEntries(status?.subsystems.filter((s) => s.ring).map((s) => [s.name, s.ring!]) ?? []);
     const frames = this.cameras.reports();
     if (frames.length > 0) r.streams.frames = Object.fromEntries(frames.map((c) => [c.id, c]));
+    if (this.shadow) {
+      const shadowStats = this.shadow.sink.stats;
+      r.streams.shadow = shadowStats;
+      const report = this.shadow.comparator.report();
+      r.shadow = shadowSummary(report);
+      await writeJsonAtomic(this.dir, 'shadow.json', report);
+    }
     const cameraIds = new Set(this.cameras.ids);
     const notRun = new Map(status?.notRun.filter((n) => !cameraIds.has(n.id)).map((n) => [n.id, n.why]) ?? []);
     r.instruments = [...owner].map(([id, st]) => {
@@ -238,6 +309,23 @@ export class Acquisition {
         ...(note ? { note } : {}),
       };
     });
+    // Shadow mode: V4's run of each shadowed instrument, beside V2's.
+    if (this.shadow) {
+      const perInstrument = r.streams.shadow?.perInstrument ?? {};
+      const report = r.shadow!.instruments;
+      for (const i of this.runtime.shadows) {
+        const c = report[i.id];
+        r.instruments.push({
+          id: i.id,
+          subsystem: SHADOW_SUBSYSTEM,
+          type: i.type,
+          rows: perInstrument[i.id] ?? 0,
+          note: c?.v4Error
+            ? `shadow: V4 could not run it: ${c.v4Error}`
+            : `shadow of V2: ${c?.pairs ?? 0} pairs compared (shadow.json)`,
+        });
+      }
+    }
     r.subsystems = this.runtime.subsystems.map((name) => {
       const sup = this.runtime.supervisor(name)!;
       const prev = r.subsystems.find((s) => s.name === name);
@@ -276,10 +364,13 @@ export class Acquisition {
       await this.runtime.kill();
     }
     this.bridge.drain();
-    try {
-      await this.sink.close();
-    } catch (e) {
-      problems.push(`closing the data files: ${(e as Error).message}`);
+    this.shadow?.comparator.finish();
+    for (const sink of [this.sink, this.shadow?.sink]) {
+      try {
+        await sink?.close();
+      } catch (e) {
+        problems.push(`closing the data files: ${(e as Error).message}`);
+      }
     }
     const r = this.record;
     r.status = problems.length > 0 && status === 'completed' ? 'failed' : status;

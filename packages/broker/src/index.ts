@@ -36,7 +36,21 @@ export {
 } from './runtime/dual-runtime-manager.js';
 export { SubsystemSupervisor, type CrashReport, type StopReport, type SupervisorState } from './runtime/subsystem-supervisor.js';
 export { Acquisition, type AcquisitionOptions, type Progress, type RunRecord, type RunStatus } from './acquisition.js';
-export { MeasurementBridge, type BridgeSink, type BridgeOptions, type SourceCounts } from './bridge/measurement-bridge.js';
+export {
+  MeasurementBridge,
+  SHADOW_SUBSYSTEM,
+  type BridgeSink,
+  type BridgeOptions,
+  type SourceCounts,
+} from './bridge/measurement-bridge.js';
+export {
+  ShadowComparator,
+  type ShadowReport,
+  type ShadowInstrumentReport,
+  type ShadowChannelReport,
+  type ShadowMoment,
+} from './shadow/shadow-comparator.js';
+export { formatShadow } from './shadow/shadow-format.js';
 export { SeriesTable, type ScalarChunk, type SeriesKey } from './bridge/series.js';
 export { ScalarFileSink, STORED_SCALAR_SCHEMA, type ScalarFileStats } from './storage/scalar-file-sink.js';
 export { inspectPath, formatInspect, type InspectResult } from './commands/inspect.js';

@@ -18,6 +18,7 @@ export { configSchema, schemaFileText, SCHEMA_ID } from './config/schema.js';
 export { formatKeyPath, type KeyPath } from './config/locate.js';
 export { serialPortOf } from './config/semantic.js';
 export { loadConfig, parseConfig, validateConfigText, type ValidationResult } from './config/load.js';
+export * from './config/migrate.js';
 export { configReferenceMarkdown } from './config/reference.js';
 export * from './rpc.js';
 export * from './clock.js';

@@ -344,7 +344,7 @@ export class ElliptecBusSimulator extends SerialSimulator {
         return status(code);
       }
       case 'gp':
-        return reply(`PO${hex32(dev.positionAt(at))}`);
+        return reply(`PO${hex32(dev.positionAt(at) + Math.round(this.readingOffset))}`);
       case 'ma':
         return hexData(8) ? move(parseHex32(data)) : fail(ElliptecStatus.VALUE_OUT_OF_RANGE);
       case 'mr':

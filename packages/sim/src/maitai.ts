@@ -205,7 +205,7 @@ export class MaiTaiSimulator extends SerialSimulator {
 
   /** Output power as READ:POWer? reports it: measured inside the laser, before the shutter. */
   private power(at: number): string {
-    return `${(this.emittingAt(at) ? this.powerW : 0).toFixed(2)}W`;
+    return `${(this.emittingAt(at) ? this.powerW + this.readingOffset : 0).toFixed(2)}W`;
   }
 
   private shutterOpenAt(at: number): boolean {

@@ -140,7 +140,7 @@ export class Newport1830CSimulator extends SerialSimulator {
 
   private reading(): string {
     if (this.saturated()) return 'SAT';
-    const w = this.measuredW;
+    const w = this.measuredW + this.readingOffset;
     if (this.range > 0) {
       if (Math.abs(w) > fullScale(this.range)) return 'OVER';
       if (Math.abs(w) < fullScale(this.range) / 20000) return 'UNDER'; // below one display count

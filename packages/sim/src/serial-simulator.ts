@@ -22,6 +22,8 @@ export interface SerialSimulatorOptions {
   linkPath?: string;
   /** Ignore input when the client's port speed differs from the instrument's (default true). */
   strictBaud?: boolean;
+  /** Added to the measured quantity of replies served while a V4 client holds the line (`sim.v4_offset`). */
+  v4Offset?: number;
 }
 
 export interface Reply {
@@ -88,12 +90,25 @@ export abstract class SerialSimulator implements AsyncDisposable {
   private waiting: NodeJS.Timeout | undefined;
   private partialTimer: NodeJS.Timeout | undefined;
   private readonly stats = { commands: 0, replies: 0, framingErrors: 0, overflowBytes: 0, connects: 0 };
+  /**
+   * Who holds the line now, as the broker's lease owner (`v2:pm1`, `v4:pm1`). A pty cannot
+   * tell clients apart; in simulate mode the broker says who it granted the port to.
+   */
+  client: string | undefined;
+  /** Added to readings served while a V4 client holds the line: a known V2/V4 difference for shadow mode to find. */
+  v4Offset: number;
 
   constructor(options: SerialSimulatorOptions, defaultBaud: number) {
     this.baudRate = options.baudRate ?? defaultBaud;
     this.faults = new FaultInjector(options.faults);
     this.linkPath = options.linkPath;
     this.strictBaud = options.strictBaud ?? true;
+    this.v4Offset = options.v4Offset ?? 0;
+  }
+
+  /** What to add to the measured quantity of the reply being made now (see v4Offset). */
+  protected get readingOffset(): number {
+    return this.client?.startsWith('v4:') ? this.v4Offset : 0;
   }
 
   /** The path a client opens: the stable link if one was asked for, else /dev/pts/N. */

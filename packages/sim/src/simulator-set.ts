@@ -72,16 +72,17 @@ export async function startSimulators(config: DaqConfig): Promise<SimulatorSet> 
       const first = device ?? users[0]!;
       const baudRate = 'baud_rate' in first ? first.baud_rate : undefined;
       const faults = faultsFromConfig(simOf(first));
+      const v4Offset = simOf(first)?.v4_offset;
       let sim: SerialSimulator | undefined;
       if (device?.type === 'Elliptec') {
         const addresses = [...new Set(users.filter((u) => u.type === 'Elliptec').map((u) => (u as { address: string }).address))];
-        sim = new ElliptecBusSimulator({ devices: addresses.map((address) => ({ address })), baudRate, faults });
+        sim = new ElliptecBusSimulator({ devices: addresses.map((address) => ({ address })), baudRate, faults, v4Offset });
       } else if (device?.type === 'Newport1830C') {
-        sim = new Newport1830CSimulator({ baudRate, faults, wavelengthNm: device.wavelength_nm });
+        sim = new Newport1830CSimulator({ baudRate, faults, v4Offset, wavelengthNm: device.wavelength_nm });
       } else if (device?.type === 'ESP300') {
         sim = new Esp300Simulator({ baudRate, faults });
       } else if (device?.type === 'MaiTai') {
-        sim = new MaiTaiSimulator({ baudRate, faults });
+        sim = new MaiTaiSimulator({ baudRate, faults, v4Offset });
       } else if (!device) {
         // Only VISA users: a SCPI instrument on the serial line.
         sim = new ScpiSerialSimulator({ baudRate, faults });

@@ -19,7 +19,12 @@ export interface BridgeOptions {
   /** How often the merge runs (default latenessMs / 4, at least 10 ms). */
   tickMs?: number;
   clock?: Clock;
+  /** Instruments V4 shadows: V4's rows of these are labelled subsystem SHADOW_SUBSYSTEM. */
+  shadow?: ReadonlySet<string>;
 }
+
+/** The subsystem label of V4's readings of a shadowed V2 instrument. */
+export const SHADOW_SUBSYSTEM = 'v4-shadow';
 
 export interface SourceCounts {
   /** Rows received from the source. */
@@ -151,6 +156,11 @@ export class MeasurementBridge {
     this.latenessNs = BigInt(Math.round(options.latenessMs * 1e6));
   }
 
+  /** The subsystem a row is stored under: V4's readings of a shadowed instrument are flagged as shadow. */
+  label(subsystem: string, instrument: string): string {
+    return subsystem === 'v4' && this.options.shadow?.has(instrument) ? SHADOW_SUBSYSTEM : subsystem;
+  }
+
   private source(name: string): SourceBuffer {
     let s = this.sources.get(name);
     if (!s) this.sources.set(name, (s = new SourceBuffer()));
@@ -179,7 +189,7 @@ export class MeasurementBridge {
     items.forEach((m, i) => {
       c.ts[i] = m.timestampNs;
       c.value[i] = m.value;
-      c.series[i] = this.series.id(subsystem, m.instrument, m.channel, m.unit);
+      c.series[i] = this.series.id(this.label(subsystem, m.instrument), m.instrument, m.channel, m.unit);
     });
     c.length = items.length;
     this.pushChunk(sourceName, c);
@@ -205,7 +215,8 @@ export class MeasurementBridge {
         const key = (idx[0]![i]! * nc + idx[1]![i]!) * nu + idx[2]![i]!;
         let s = lut ? lut[key]! : (slow.get(key) ?? -1);
         if (s < 0) {
-          s = this.series.id(subsystem, dict[0]!.get(idx[0]![i]!), dict[1]!.get(idx[1]![i]!), dict[2]!.get(idx[2]![i]!));
+          const instrument = dict[0]!.get(idx[0]![i]!) as string;
+          s = this.series.id(this.label(subsystem, instrument), instrument, dict[1]!.get(idx[1]![i]!), dict[2]!.get(idx[2]![i]!));
           if (lut) lut[key] = s;
           else slow.set(key, s);
         }

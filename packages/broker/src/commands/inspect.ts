@@ -7,6 +7,8 @@ import { basename, join } from 'node:path';
 import { RecordBatchReader, type RecordBatch } from 'apache-arrow';
 import type { CliIo } from '../cli-io.js';
 import type { RunRecord } from '../acquisition.js';
+import type { ShadowReport } from '../shadow/shadow-comparator.js';
+import { formatShadow } from '../shadow/shadow-format.js';
 
 export interface FileSummary {
   file: string;
@@ -30,6 +32,8 @@ export interface ChannelSummary {
 
 export interface InspectResult {
   run?: RunRecord;
+  /** shadow.json of a run in shadow mode. */
+  shadow?: ShadowReport;
   files: FileSummary[];
   rows: number;
   firstNs?: bigint;
@@ -45,17 +49,19 @@ function column(batch: RecordBatch, name: string) {
 export async function inspectPath(path: string): Promise<InspectResult> {
   const info = await stat(path);
   let run: RunRecord | undefined;
+  let shadow: ShadowReport | undefined;
   let files: string[];
   if (info.isDirectory()) {
     const names = await readdir(path);
     if (names.includes('run.json')) run = JSON.parse(await readFile(join(path, 'run.json'), 'utf8')) as RunRecord;
+    if (names.includes('shadow.json')) shadow = JSON.parse(await readFile(join(path, 'shadow.json'), 'utf8')) as ShadowReport;
     files = names
       .filter((n) => /\.(arrows|arrow|feather)$/.test(n))
       .sort()
       .map((n) => join(path, n));
   } else files = [path];
 
-  const result: InspectResult = { run, files: [], rows: 0, channels: [] };
+  const result: InspectResult = { run, ...(shadow ? { shadow } : {}), files: [], rows: 0, channels: [] };
   const stats = new Map<string, ChannelSummary>();
   for (const file of files) {
     const bytes = await readFile(file);
@@ -147,6 +153,7 @@ export function formatInspect(path: string, r: InspectResult): string {
       if (c.error) out.push(`    error: ${c.error}`);
     }
   }
+  if (r.shadow) out.push(...formatShadow(r.shadow.instruments, { final: r.shadow.final }));
   for (const f of r.files) {
     out.push(
       `  file ${f.file}: ${f.rows} rows in ${f.batches} batches${f.truncated ? `; TRUNCATED after them: ${f.truncated}` : ''}`,
@@ -160,10 +167,13 @@ export function formatInspect(path: string, r: InspectResult): string {
   if (r.channels.length > 0) {
     const w = Math.max(10, ...r.channels.map((c) => c.instrument.length));
     const cw = Math.max(7, ...r.channels.map((c) => c.channel.length));
-    out.push(`  ${'instrument'.padEnd(w)}  sub  ${'channel'.padEnd(cw)}  unit  ${'rows'.padStart(8)}  min / mean / max`);
+    const sw = Math.max(3, ...r.channels.map((c) => c.subsystem.length));
+    out.push(
+      `  ${'instrument'.padEnd(w)}  ${'sub'.padEnd(sw)}  ${'channel'.padEnd(cw)}  unit  ${'rows'.padStart(8)}  min / mean / max`,
+    );
     for (const c of r.channels)
       out.push(
-        `  ${c.instrument.padEnd(w)}  ${c.subsystem.padEnd(3)}  ${c.channel.padEnd(cw)}  ${c.unit.padEnd(4)}  ${String(c.rows).padStart(8)}  ${num(c.min)} / ${num(c.mean)} / ${num(c.max)}`,
+        `  ${c.instrument.padEnd(w)}  ${c.subsystem.padEnd(sw)}  ${c.channel.padEnd(cw)}  ${c.unit.padEnd(4)}  ${String(c.rows).padStart(8)}  ${num(c.min)} / ${num(c.mean)} / ${num(c.max)}`,
       );
   }
   return `${out.join('\n')}\n`;

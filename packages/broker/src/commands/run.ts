@@ -9,6 +9,7 @@ import { formatDiagnostic } from '@daq/core';
 import { loadCommandConfig } from './load-command-config.js';
 import type { CliIo } from '../cli-io.js';
 import { Acquisition, type Progress, type RunRecord } from '../acquisition.js';
+import { formatShadow } from '../shadow/shadow-format.js';
 
 export interface RunCommandOptions {
   durationS?: number;
@@ -73,6 +74,15 @@ export function summary(r: RunRecord, dir: string): string {
     `  rows: ${s.rowsFlushed} stored${s.rowsNotStored ? `, ${s.rowsNotStored} not stored (storage disabled)` : ''}; ${src}; dropped ${s.dropped}`,
   );
   if (s.flushErrors) out.push(`  WRITE ERRORS: ${s.flushErrors} (last: ${s.lastError})`);
+  const sh = r.streams.shadow;
+  if (sh) {
+    for (const f of sh.files) out.push(`  file: ${join(dir, f)} (V4 shadow readings: ${sh.rowsFlushed} rows)`);
+    if (sh.flushErrors) out.push(`  SHADOW WRITE ERRORS: ${sh.flushErrors} (last: ${sh.lastError})`);
+  }
+  if (r.shadow) {
+    out.push(`  file: ${join(dir, r.shadow.file)} (the comparison, with the worst moments)`);
+    out.push(...formatShadow(r.shadow.instruments, { final: r.shadow.final }));
+  }
   for (const c of Object.values(r.streams.frames ?? {})) {
     const d = c.dropped;
     const where = d.total ? ` (at the camera ${d.atSource}, ring ${d.ring}, storage ${d.storage})` : '';

@@ -72,6 +72,12 @@ export class DualRuntimeManager extends EventEmitter<RuntimeEvents> implements A
   /** Order of start and stop events, for status and tests. */
   readonly history: string[] = [];
   private started = false;
+  /** V2 instruments V4 shadows ([v4.shadow]): V4 runs them too; their V4 readings are flagged as shadow. */
+  readonly shadows: InstrumentConfig[] = [];
+
+  get shadowIds(): ReadonlySet<string> {
+    return new Set(this.shadows.map((i) => i.id));
+  }
 
   constructor(
     readonly config: DaqConfig,
@@ -82,10 +88,16 @@ export class DualRuntimeManager extends EventEmitter<RuntimeEvents> implements A
     this.clock = options.clock ?? new Clock();
     const urls = { v2: v2WorkerUrl, v4: v4WorkerUrl, ...options.workerUrls };
     const b = config.broker;
+    // Shadow mode: V4 also runs the listed V2 instruments, with V2's settings and ids.
+    if (config.v2.enabled && config.v4.enabled) {
+      const listed = new Set(config.v4.shadow?.instruments ?? []);
+      this.shadows.push(...(config.v2.instruments as InstrumentConfig[]).filter((i) => listed.has(i.id)));
+    }
     for (const name of ['v2', 'v4'] as const) {
       const section = config[name];
       if (!section.enabled) continue;
-      const instruments = (section.instruments as InstrumentConfig[]).filter((i) => {
+      const own = name === 'v4' ? [...(section.instruments as InstrumentConfig[]), ...this.shadows] : section.instruments;
+      const instruments = (own as InstrumentConfig[]).filter((i) => {
         if (!isCamera(i)) return true;
         this.notRun.push({
           id: i.id,
@@ -117,6 +129,7 @@ export class DualRuntimeManager extends EventEmitter<RuntimeEvents> implements A
               shouldPause: options.backpressure,
             }
           : undefined,
+        name === 'v4' ? this.shadowIds : undefined,
       );
       sup.on('measurements', (m) => this.emit('measurements', m, name));
       sup.on('arrow', (m) => this.emit('arrow', m, name));

@@ -136,9 +136,14 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
     private readonly resources: SharedResources,
     private readonly timings: SupervisorTimings,
     private readonly ringOptions?: SupervisorRing,
+    /** Instruments whose failure to initialise does not stop the subsystem (shadow instruments). */
+    private readonly optional: ReadonlySet<string> = new Set(),
   ) {
     super();
   }
+
+  /** Optional instruments that failed to initialise at the last start, with their errors. */
+  optionalFailed: InstrumentStatus[] = [];
 
   private setState(s: SupervisorState): void {
     this.state = s;
@@ -186,7 +191,8 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
       // The heartbeat starts once the thread serves calls (loading it can take a while); until
       // then start_timeout_ms bounds the wait.
       this.startHeartbeat(inc);
-      const failed = statuses.filter((s) => s.state === 'failed');
+      this.optionalFailed = statuses.filter((s) => s.state === 'failed' && this.optional.has(s.id));
+      const failed = statuses.filter((s) => s.state === 'failed' && !this.optional.has(s.id));
       if (failed.length > 0)
         throw new DaqError(
           'DAQ_INSTRUMENT',

@@ -56,6 +56,8 @@ export interface SerialPortPoolOptions {
   settleQuietMs?: number;
   /** Upper bound of that wait. Default 1000 ms. */
   settleMaxMs?: number;
+  /** Told of every grant, before the holder gets the lease (simulate mode tells the simulator who asks). */
+  onGrant?: (path: string, owner: string) => void;
 }
 
 export const DEFAULT_LINE_SETTINGS: SerialLineSettings = {
@@ -98,6 +100,7 @@ export class SerialPortPool implements AsyncDisposable {
   private readonly defaultLeaseTimeoutMs: number;
   private readonly settleQuietMs: number;
   private readonly settleMaxMs: number;
+  private readonly onGrant: SerialPortPoolOptions['onGrant'];
   private closed = false;
 
   constructor(options: SerialPortPoolOptions = {}) {
@@ -105,6 +108,7 @@ export class SerialPortPool implements AsyncDisposable {
     this.defaultLeaseTimeoutMs = options.defaultLeaseTimeoutMs ?? 2000;
     this.settleQuietMs = options.settleQuietMs ?? 50;
     this.settleMaxMs = options.settleMaxMs ?? 1000;
+    this.onGrant = options.onGrant;
   }
 
   /** Declares a port and its line settings (from the configuration). */
@@ -276,6 +280,7 @@ export class SerialPortPool implements AsyncDisposable {
     port.counters.byOwner.set(waiter.owner, (port.counters.byOwner.get(waiter.owner) ?? 0) + 1);
     if (waiter.contended) port.counters.contended++;
     port.counters.wait.recordMs(performance.now() - waiter.enqueuedAt);
+    this.onGrant?.(port.path, waiter.owner);
     waiter.resolve(lease);
   }
 

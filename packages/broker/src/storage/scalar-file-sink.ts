@@ -65,6 +65,8 @@ export interface ScalarFileSinkOptions {
   flushIntervalMs: number;
   /** Subsystems whose rows are stored ([vN.storage] enabled); others are counted as not stored. */
   storeSubsystems: ReadonlySet<string>;
+  /** Subsystems this sink is for (default all): rows of others belong to another sink and are ignored, not counted. */
+  select?: ReadonlySet<string>;
   /** fdatasync after each flush (default true): flushed rows survive a power loss too, not only a kill. */
   sync?: boolean;
   baseName?: string;
@@ -138,11 +140,12 @@ export class ScalarFileSink implements BridgeSink {
     this.table = table;
     const need = this.buffered + chunk.length;
     if (need > this.ts.length) this.grow(need);
-    const store = this.options.storeSubsystems;
+    const { storeSubsystems: store, select } = this.options;
     while (this.perSeries.length < table.size) this.perSeries.push(0);
-    const stored = table.keys.map((k) => store.has(k.subsystem));
+    // 1 stored, 0 not stored (counted), -1 another sink's (ignored).
+    const verdict = table.keys.map((k) => (select && !select.has(k.subsystem) ? -1 : store.has(k.subsystem) ? 1 : 0));
     let all = true;
-    for (let i = 0; i < chunk.length; i++) if (!stored[chunk.series[i]!]) all = false;
+    for (let i = 0; i < chunk.length; i++) if (verdict[chunk.series[i]!] !== 1) all = false;
     if (all) {
       // The common case: copy whole columns.
       this.ts.set(chunk.ts.subarray(0, chunk.length), this.buffered);
@@ -153,8 +156,8 @@ export class ScalarFileSink implements BridgeSink {
     } else {
       for (let i = 0; i < chunk.length; i++) {
         const s = chunk.series[i]!;
-        if (!stored[s]) {
-          this.statsBase.rowsNotStored++;
+        if (verdict[s] !== 1) {
+          if (verdict[s] === 0) this.statsBase.rowsNotStored++;
           continue;
         }
         const o = this.buffered++;
@@ -258,8 +261,10 @@ export class ScalarFileSink implements BridgeSink {
     const values: string[][] = COLUMNS.map(() => []);
     const index: Map<string, number>[] = COLUMNS.map(() => new Map());
     const colOf = COLUMNS.map(() => new Int32Array(table.size));
+    const select = this.options.select;
     table.keys.forEach((k, s) =>
       COLUMNS.forEach((col, c) => {
+        if (select && !select.has(k.subsystem)) return; // another sink's series: never in this file
         let i = index[c]!.get(k[col]);
         if (i === undefined) {
           i = values[c]!.length;

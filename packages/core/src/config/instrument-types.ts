@@ -52,7 +52,7 @@ export const SIM_FAULTS_FIELD: JsonSchema = {
   type: 'object',
   additionalProperties: false,
   description:
-    'Simulator fault injection (simulate = true only): latency_ms added to every reply; drop_probability, corrupt_probability and late_probability (0-1) of a reply being dropped, garbled or sent late_ms late; seed makes the faults repeatable.',
+    'Simulator fault injection (simulate = true only): latency_ms added to every reply; drop_probability, corrupt_probability and late_probability (0-1) of a reply being dropped, garbled or sent late_ms late; seed makes the faults repeatable; v4_offset is added to readings V4 gets.',
   properties: {
     latency_ms: { type: 'number', minimum: 0, maximum: 60000, default: 0 },
     drop_probability: { type: 'number', minimum: 0, maximum: 1, default: 0 },
@@ -60,6 +60,11 @@ export const SIM_FAULTS_FIELD: JsonSchema = {
     late_probability: { type: 'number', minimum: 0, maximum: 1, default: 0 },
     late_ms: { type: 'number', minimum: 0, maximum: 600000, default: 0 },
     seed: { type: 'integer', minimum: 0, default: 1 },
+    v4_offset: {
+      type: 'number',
+      description:
+        'Added to the measured quantity of replies served while V4 holds the line (Newport1830C: W; MaiTai: power in W; Elliptec: position in pulses): a known V2/V4 difference to rehearse shadow mode with.',
+    },
   },
 };
 

@@ -75,6 +75,38 @@ const ringFields: Record<string, JsonSchema> = {
   },
 };
 
+/** Shadow mode: V4 runs its own driver beside V2 instruments, for comparison (V2's readings stay the ones used). */
+const shadowSection: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  description:
+    'Shadow mode: for each V2 instrument listed, V4 runs its own driver on the same hardware in parallel (the port is shared through leases). V2\'s readings stay the ones used (scalars.arrows); V4\'s are stored in shadow.arrows with subsystem "v4-shadow", and the two are compared in shadow.json.',
+  properties: {
+    instruments: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      uniqueItems: true,
+      default: [],
+      description: 'Ids of V2 instruments to shadow; each needs a V4 driver for its type.',
+    },
+    tolerance_ms: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      maximum: 600000,
+      description:
+        "Largest time between a V2 reading and the V4 reading it is paired with (nearest in time); unset: half the instrument's poll period.",
+    },
+    worst: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 1000,
+      default: 5,
+      description: 'Worst moments (largest differences) kept per channel in shadow.json.',
+    },
+  },
+};
+
 function subsystemSchema(subsystem: Subsystem): JsonSchema {
   return {
     type: 'object',
@@ -123,7 +155,7 @@ function subsystemSchema(subsystem: Subsystem): JsonSchema {
         default: 100,
         description: 'Longest time a reading waits in the worker before its batch is sent.',
       },
-      ...(subsystem === 'v4' ? ringFields : {}),
+      ...(subsystem === 'v4' ? { ...ringFields, shadow: shadowSection } : {}),
     },
   };
 }

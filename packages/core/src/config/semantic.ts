@@ -5,7 +5,8 @@
 import { availableParallelism } from 'node:os';
 import { parseVisaResource, type VisaResource } from '../visa-resource.js';
 import { DaqError } from '../errors.js';
-import { SERIAL_LINE_KEYS, type Subsystem } from './instrument-types.js';
+import { didYouMean } from '../did-you-mean.js';
+import { SERIAL_LINE_KEYS, instrumentTypeSpec, type Subsystem } from './instrument-types.js';
 import { formatKeyPath, type KeyPath } from './locate.js';
 import type { DaqConfig, InstrumentConfig } from './types.js';
 
@@ -59,7 +60,8 @@ export function semanticChecks(
     error(at, 'no subsystem is enabled: add a [v2] or [v4] section with enabled = true and its instruments');
   }
   for (const s of ['v2', 'v4'] as const) {
-    if (config[s].enabled && config[s].instruments.length === 0) {
+    const shadows = s === 'v4' && (config.v4.shadow?.instruments?.length ?? 0) > 0;
+    if (config[s].enabled && config[s].instruments.length === 0 && !shadows) {
       warning([s], `[${s}] is enabled but has no instruments`);
     }
   }
@@ -74,6 +76,8 @@ export function semanticChecks(
       byId.set(p.config.id, p);
     }
   }
+
+  shadowChecks(config, byId, written, error, warning);
 
   // VISA resources parse, and serial line settings only go with serial resources.
   const resources = new Map<PlacedInstrument, VisaResource>();
@@ -202,6 +206,71 @@ export function semanticChecks(
     }
   }
   return findings;
+}
+
+/** The device an instrument drives: its serial line, and on an Elliptec bus its address. */
+function deviceOf(inst: InstrumentConfig): string | undefined {
+  const port = serialPortOf(inst);
+  if (port === undefined || inst.type === 'ScpiInstrument') return undefined;
+  return inst.type === 'Elliptec' ? `${port} address ${inst.address}` : port;
+}
+
+/** [v4.shadow]: every listed id is a V2 instrument with a V4 driver, on a device V4 does not already drive. */
+function shadowChecks(
+  config: DaqConfig,
+  byId: Map<string, PlacedInstrument>,
+  written: (path: KeyPath) => boolean,
+  error: (path: KeyPath, message: string) => void,
+  warning: (path: KeyPath, message: string) => void,
+): void {
+  const shadow = config.v4.shadow;
+  if (!shadow || !Array.isArray(shadow.instruments) || shadow.instruments.length === 0) return;
+  const at = (k: number): KeyPath => ['v4', 'shadow', 'instruments', k];
+  if (!config.v4.enabled) {
+    error(written(['v4', 'enabled']) ? ['v4', 'enabled'] : ['v4', 'shadow'], 'shadow mode runs V4 drivers: [v4] must be enabled');
+  }
+  if (!config.v2.enabled) {
+    error(['v4', 'shadow', 'instruments'], 'shadow mode compares V4 with V2: [v2] must be enabled');
+  }
+  const v2Ids = [...byId.values()].filter((p) => p.subsystem === 'v2').map((p) => p.config.id);
+  shadow.instruments.forEach((id, k) => {
+    const placed = byId.get(id);
+    if (!placed) {
+      error(
+        at(k),
+        `no V2 instrument has id "${id}"${didYouMean(id, v2Ids)}; list ids of [[v2.instruments]] (V2 ids: ${v2Ids.join(', ') || 'none'})`,
+      );
+      return;
+    }
+    if (placed.subsystem !== 'v2') {
+      error(
+        at(k),
+        `"${id}" is a V4 instrument (${placed.where}); shadow mode runs V4 beside a V2 instrument, so list V2 ids only`,
+      );
+      return;
+    }
+    const type = placed.config.type;
+    if (!instrumentTypeSpec('v4', type)) {
+      error(
+        at(k),
+        `"${id}" is a ${type}, which has no V4 driver: it cannot be shadowed (keep it on V2; see docs/migration.md#${type.toLowerCase()})`,
+      );
+      return;
+    }
+    if ('poll_hz' in placed.config && placed.config.poll_hz === 0) {
+      warning(at(k), `"${id}" has poll_hz = 0: neither V2 nor V4 takes readings, so there is nothing to compare`);
+    }
+    const device = deviceOf(placed.config);
+    const twin = [...byId.values()].find(
+      (p) => p.subsystem === 'v4' && p.config.type === type && device !== undefined && deviceOf(p.config) === device,
+    );
+    if (twin) {
+      error(
+        at(k),
+        `V4 already drives the device of "${id}" (${device}) as ${twin.where} (${twin.config.id}); shadowing it would drive it twice from V4: remove ${twin.config.id} or the shadow entry`,
+      );
+    }
+  });
 }
 
 export { formatKeyPath };

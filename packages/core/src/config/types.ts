@@ -23,6 +23,8 @@ export interface SimFaultsConfig {
   late_probability: number;
   late_ms: number;
   seed: number;
+  /** Added to readings served to V4 (Newport1830C W, MaiTai power W, Elliptec pulses). */
+  v4_offset?: number;
 }
 
 export interface SerialInstrumentBase extends InstrumentBase, SerialLineSettings {
@@ -120,11 +122,20 @@ export interface SubsystemConfig<I> {
   batch_interval_ms: number;
 }
 
+export interface ShadowConfig {
+  /** V2 instrument ids V4 shadows. */
+  instruments: string[];
+  /** Pairing tolerance; unset: half the instrument's poll period. */
+  tolerance_ms?: number;
+  worst: number;
+}
+
 export interface V4RingConfig {
   ring_bytes: number;
   ring_policy: 'block' | 'drop-newest' | 'drop-oldest';
   ring_block_timeout_ms: number;
   pvcam_library: string;
+  shadow: ShadowConfig;
 }
 
 export interface DaqConfig {
