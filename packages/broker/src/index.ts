@@ -63,6 +63,6 @@ export {
   type CameraSupervisorOptions,
 } from './camera/camera-supervisor.js';
 export { FramePipeline, type FramePipelineCounts } from './camera/frame-pipeline.js';
-export { FrameFileSink, type FrameFileStats } from './storage/frame-file-sink.js';
+export { FrameFileSink, alignedBytes, type FrameFileStats } from './storage/frame-file-sink.js';
 export { FrameStatsSink } from './storage/frame-stats-sink.js';
 export * from './processing/index.js';

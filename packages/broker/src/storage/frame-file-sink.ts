@@ -38,11 +38,16 @@ export interface FrameFileStats {
   lastError?: string;
 }
 
-/** A copy of `bytes` at a FRAME_ALIGN-aligned address (O_DIRECT needs aligned buffers). */
-function aligned(bytes: Uint8Array): Uint8Array {
-  const raw = new Uint8Array(new ArrayBuffer(bytes.byteLength + FRAME_ALIGN));
+/** `length` zeroed bytes at a FRAME_ALIGN-aligned address (O_DIRECT needs aligned buffers). */
+export function alignedBytes(length: number): Uint8Array {
+  const raw = new Uint8Array(new ArrayBuffer(length + FRAME_ALIGN));
   const skip = (FRAME_ALIGN - Number((koffi.address(raw) as bigint) % BigInt(FRAME_ALIGN))) % FRAME_ALIGN;
-  const out = raw.subarray(skip, skip + bytes.byteLength);
+  return raw.subarray(skip, skip + length);
+}
+
+/** A copy of `bytes` at a FRAME_ALIGN-aligned address. */
+function aligned(bytes: Uint8Array): Uint8Array {
+  const out = alignedBytes(bytes.byteLength);
   out.set(bytes);
   return out;
 }
