@@ -30,6 +30,7 @@ address = "0"
 poll_hz = 20
 [v4]
 batch_interval_ms = 20
+ring_block_timeout_ms = 500
 [[v4.instruments]]
 id = "rot_v4"
 type = "Elliptec"

@@ -63,8 +63,9 @@ const ringFields: Record<string, JsonSchema> = {
     type: 'integer',
     minimum: 1,
     maximum: 600000,
-    default: 5000,
-    description: 'Longest a V4 worker waits for ring space under "block" before dropping the batch (counted and reported).',
+    default: 2000,
+    description:
+      'Longest a V4 worker waits for ring space under "block" before dropping the batch (counted and reported). The worker cannot answer heartbeats while it waits, so this must stay below [broker] heartbeat_timeout_ms.',
   },
   pvcam_library: {
     type: 'string',

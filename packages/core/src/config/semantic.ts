@@ -79,6 +79,18 @@ export function semanticChecks(
 
   shadowChecks(config, byId, written, error, warning);
 
+  // A V4 worker waiting for ring space sleeps in Atomics.wait: it answers no heartbeat meanwhile.
+  if (
+    config.v4.enabled &&
+    config.v4.ring_policy === 'block' &&
+    config.v4.ring_block_timeout_ms >= config.broker.heartbeat_timeout_ms
+  ) {
+    error(
+      written(['v4', 'ring_block_timeout_ms']) ? ['v4', 'ring_block_timeout_ms'] : ['broker', 'heartbeat_timeout_ms'],
+      `ring_block_timeout_ms ${config.v4.ring_block_timeout_ms} must be shorter than [broker] heartbeat_timeout_ms ${config.broker.heartbeat_timeout_ms}: a V4 worker waiting for ring space answers no heartbeat and would be declared unresponsive instead of dropping and reporting the batch`,
+    );
+  }
+
   // VISA resources parse, and serial line settings only go with serial resources.
   const resources = new Map<PlacedInstrument, VisaResource>();
   for (const p of valid) {
