@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { parseConfig } from '@daq/core';
 import { Acquisition, inspectPath, main } from '@daq/broker';
+import { summary } from '../packages/broker/src/commands/run.js';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
 import { testRuntime, until } from './helpers/runtime.js';
 import { captureIo } from './helpers/cli.js';
@@ -214,6 +215,27 @@ ${shadowed}
     await using rt = await testRuntime(toml(''), { workerUrls: { v4: faultyV4 } });
     await t.rejects(rt.runtime.start(), /v4: 1 of 1 instruments failed to initialise:\n {2}- broken_rot/);
   }
+});
+
+t.test('failed polls and their last error are in run.json and the summary', async (t) => {
+  const dir = join(tmp, 'run4');
+  const acq = await Acquisition.start(parseConfig(config(), 'shadow.toml'), { out: dir });
+  // The meter stops answering after start-up: every poll of V2 and of its V4 shadow times out.
+  const sims = (acq as unknown as { sims: { serial: Map<string, { faults: { set(f: object): void } }> } }).sims;
+  sims.serial.get('/dev/ttyPM')!.faults.set({ dropProbability: 1 });
+  await new Promise((r) => setTimeout(r, 3500));
+  const record = await acq.stop('completed');
+  const pm = record.instruments.find((i) => i.id === 'pm1' && i.subsystem === 'v2')!;
+  t.ok((pm.pollErrors ?? 0) >= 1, `${pm.pollErrors} failed polls recorded`);
+  t.match(
+    pm.lastError,
+    /^DAQ_READ_TIMEOUT: no reply on \/dev\/pts\/\d+ within \d+ ms for v2:pm1/,
+    'the last error with its code',
+  );
+  const rot = record.instruments.find((i) => i.id === 'rot1' && i.subsystem === 'v2')!;
+  t.equal(rot.pollErrors, 0, 'the other instrument polls without errors');
+  const text = summary(record, dir);
+  t.match(text, /pm1 +v2 +Newport1830C +\d+ +\d+ failed polls, last: DAQ_READ_TIMEOUT/);
 });
 
 t.test('no leaks: ports, workers and handles released', async () => {

@@ -64,7 +64,17 @@ export interface RunRecord {
   };
   /** Shadow mode: the comparison of V2 and V4 per instrument and channel (worst moments in shadow.json). */
   shadow?: { file: 'shadow.json'; final: boolean; instruments: Record<string, ShadowSummary> };
-  instruments: { id: string; subsystem: string; type: string; rows: number; note?: string }[];
+  instruments: {
+    id: string;
+    subsystem: string;
+    type: string;
+    rows: number;
+    note?: string;
+    /** From the worker's last status: the instrument's state, failed polls and its last error. */
+    state?: string;
+    pollErrors?: number;
+    lastError?: string;
+  }[];
   subsystems: { name: string; state: string; restarts: number; crashes: CrashReport[]; stop?: StopReport }[];
   warnings: string[];
 }
@@ -300,11 +310,23 @@ export class Acquisition {
       const note = notRun.get(id);
       const camera = frames.find((c) => c.id === id);
       const rows = camera ? camera.stored : (stats.perInstrument[id] ?? 0);
+      const live = status?.subsystems.find((s) => s.name === subsystem)?.instruments.find((i) => i.id === id);
+      const prev = r.instruments.find((i) => i.id === id && i.subsystem === subsystem);
       return {
         id,
         subsystem,
         type,
         rows,
+        // A worker that has stopped reports nothing: keep what it said last.
+        ...(live
+          ? {
+              state: live.state,
+              pollErrors: live.pollErrors,
+              ...(live.error ? { lastError: `${live.error.code}: ${live.error.message}` } : {}),
+            }
+          : prev?.state
+            ? { state: prev.state, pollErrors: prev.pollErrors, ...(prev.lastError ? { lastError: prev.lastError } : {}) }
+            : {}),
         ...(camera ? { note: `camera: ${camera.stored} frames stored` } : {}),
         ...(note ? { note } : {}),
       };
@@ -354,6 +376,14 @@ export class Acquisition {
     clearInterval(this.recordTimer);
     let stops: StopReport[] = [];
     const problems: string[] = [];
+    // A subsystem left failed (crashed past its restart budget) means the run did not do its job.
+    for (const name of this.runtime.subsystems) {
+      const sup = this.runtime.supervisor(name)!;
+      if (sup.state === 'failed')
+        problems.push(
+          `${name} had failed and was not running at the end (last crash: ${sup.crashes.at(-1)?.cause ?? 'start failed'})`,
+        );
+    }
     // Cameras first: each drains its buffer and ring to disk before anything else stops.
     const cameras = await this.cameras.stop();
     for (const c of cameras) if (c.error) problems.push(`camera ${c.id}: ${c.error}`);

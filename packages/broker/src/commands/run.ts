@@ -64,7 +64,9 @@ export function summary(r: RunRecord, dir: string): string {
   out.push(`  ${'instrument'.padEnd(w)}  subsystem  ${'type'.padEnd(16)}  rows`);
   for (const i of r.instruments)
     out.push(
-      `  ${i.id.padEnd(w)}  ${i.subsystem.padEnd(9)}  ${i.type.padEnd(16)}  ${String(i.rows).padStart(8)}${i.note ? `  (${i.note})` : ''}`,
+      `  ${i.id.padEnd(w)}  ${i.subsystem.padEnd(9)}  ${i.type.padEnd(16)}  ${String(i.rows).padStart(8)}${i.note ? `  (${i.note})` : ''}` +
+        (i.pollErrors ? `  ${i.pollErrors} failed polls${i.lastError ? `, last: ${i.lastError}` : ''}` : '') +
+        (i.state === 'failed' ? `  FAILED${i.lastError && !i.pollErrors ? `: ${i.lastError}` : ''}` : ''),
     );
   const s = r.streams.scalars;
   const src = Object.entries(s.sources)
