@@ -20,6 +20,8 @@ export interface PortState {
   dirty: boolean;
   /** performance.now() of the last byte received, owned or not. */
   lastDataAt: number;
+  /** When a holder's read timed out on a command left unanswered: its reply may arrive later than any quiet gap. */
+  overdueSince?: number;
 }
 
 export interface PendingRead {
@@ -61,6 +63,8 @@ export class SerialLease implements AsyncDisposable {
   private revokeTimer: NodeJS.Timeout | undefined;
   /** Bytes were written and no complete reply has been read since. */
   private unanswered = false;
+  /** When a read timed out with the command unanswered (a late reply may still come). */
+  private overdueSince: number | undefined;
 
   constructor(
     private readonly host: LeaseHost,
@@ -139,6 +143,7 @@ export class SerialLease implements AsyncDisposable {
       const timer = setTimeout(() => {
         finish();
         this.port.counters.readTimeouts++;
+        if (this.unanswered) this.overdueSince = performance.now();
         const got = this.port.buffer;
         reject(
           new DaqError(
@@ -182,6 +187,7 @@ export class SerialLease implements AsyncDisposable {
   async readLine(terminator: string | Uint8Array, options: ReadOptions): Promise<string> {
     const line = await this.readUntil(terminator, options);
     this.unanswered = false;
+    this.overdueSince = undefined;
     return line.toString('latin1');
   }
 
@@ -237,7 +243,10 @@ export class SerialLease implements AsyncDisposable {
     this.endError = error;
     clearTimeout(this.revokeTimer);
     if (this.port.holder === this) {
-      if (this.unanswered) this.port.dirty = true;
+      if (this.unanswered) {
+        this.port.dirty = true;
+        if (this.overdueSince !== undefined) this.port.overdueSince = this.overdueSince;
+      }
       this.port.pendingRead?.reject(error);
       this.host.release(this);
     }

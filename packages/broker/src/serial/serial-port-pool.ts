@@ -296,17 +296,24 @@ export class SerialPortPool implements AsyncDisposable {
     port.buffer = Buffer.alloc(0);
   }
 
-  /** Waits until the line is quiet (bounded): a reply to an abandoned command lands here. */
+  /**
+   * Waits until the line is quiet (bounded): a reply to an abandoned command lands here. After
+   * a read timed out, a quiet line does not mean the reply will not come (it is late, not
+   * lost): wait for bytes to arrive after the timeout, then for quiet, within settleMaxMs.
+   */
   private async settle(port: Port): Promise<void> {
     port.dirty = false;
     port.counters.settles++;
+    const overdueSince = port.overdueSince;
+    port.overdueSince = undefined;
     const quietMs = this.settleQuietMs + (20 * 10 * 1000) / port.settings.baud_rate;
     const started = performance.now();
     let quietSince = Math.max(started, port.lastDataAt);
     while (!this.closed && port.line) {
       const now = performance.now();
       if (port.lastDataAt > quietSince) quietSince = port.lastDataAt;
-      if (now - quietSince >= quietMs || now - started >= this.settleMaxMs) break;
+      const awaited = overdueSince === undefined || port.lastDataAt > overdueSince;
+      if ((awaited && now - quietSince >= quietMs) || now - started >= this.settleMaxMs) break;
       await new Promise((r) => setTimeout(r, Math.max(1, quietMs / 5)));
     }
   }
