@@ -6,7 +6,7 @@
 
 import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RecordBatchReader } from 'apache-arrow';
@@ -704,6 +704,44 @@ poll_hz = 50
     );
   },
 );
+
+t.test('e2. the disk is still full when the run stops: the stop ends, says why, and releases everything', async (t) => {
+  const mnt = join(tmp, 'full-at-stop');
+  await mkdir(mnt);
+  const refused = mountTmpfs(mnt, '4m');
+  if (refused) {
+    t.skip(`cannot mount a tmpfs here (${refused})`, () => undefined);
+    return;
+  }
+  t.teardown(() => void spawnSync('umount', ['-l', mnt]));
+  const out = join(mnt, 'run');
+  const config = parseConfig(
+    `
+[application]
+name = "fault-e2"
+simulate = true
+[v2]
+batch_interval_ms = 50
+storage = { flush_interval_ms = 200 }
+[[v2.instruments]]
+id = "mock"
+type = "MockPower"
+poll_hz = 100
+`,
+    'fault-e2.toml',
+  ).config;
+  const acq = await Acquisition.start({ file: 'fault-e2.toml', config, warnings: [] }, { out });
+  await until(() => acq.sink.rowsFlushed > 50, 10_000, 'rows on disk');
+  await fillDisk(mnt);
+  await until(() => acq.sink.stats.flushErrors >= 1, 10_000, 'a write error');
+  const record = await acq.stop('completed');
+  t.equal(record.status, 'failed', 'not completed: the data could not all be written');
+  t.match(record.reason, /closing the data files: .*(ENOSPC|no space left)/i, `says why: ${record.reason}`);
+  t.match(record.reason, /run\.json could not be written to .*(ENOSPC|no space left)/i);
+  t.notOk((await readdir(out)).includes('.run.json.tmp'), 'no half-written temporary left');
+  const { summary } = await import('../packages/broker/src/commands/run.js');
+  t.match(summary(record, out), /WRITE ERRORS/, 'the summary can still be printed');
+});
 
 t.test(`f. ${LEAK_CYCLES} start/stop cycles: heap and handles stay bounded, nothing is left running`, async (t) => {
   const { code, signal, stdout, stderr } = await (leakLoop ??= startLeakLoop());

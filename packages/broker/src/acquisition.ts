@@ -408,11 +408,18 @@ export class Acquisition {
     if (why) r.reason = why;
     r.stoppedAt = new Date().toISOString();
     r.durationS = Math.round((performance.now() - this.started) / 10) / 100;
-    await this.writeRecord();
-    r.subsystems = r.subsystems.map((s) => ({ ...s, stop: stops.find((x) => x.subsystem === s.name) }));
-    await writeJsonAtomic(this.dir, 'run.json', r);
-    await this.resources.close();
-    await this.sims?.close();
+    try {
+      await this.writeRecord();
+      r.subsystems = r.subsystems.map((s) => ({ ...s, stop: stops.find((x) => x.subsystem === s.name) }));
+      await writeJsonAtomic(this.dir, 'run.json', r);
+    } catch (e) {
+      // A full or vanished disk at the very end: the caller still gets the record (and prints it).
+      r.status = 'failed';
+      r.reason = [r.reason, `run.json could not be written to ${this.dir}: ${(e as Error).message}`].filter(Boolean).join('; ');
+    } finally {
+      await this.resources.close();
+      await this.sims?.close();
+    }
     return r;
   }
 }

@@ -2,7 +2,7 @@
 // and run.json, which is rewritten atomically (temporary file + rename) so a reader, or a
 // run killed mid-write, never sees half a file.
 
-import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DaqError } from '@daq/core';
 
@@ -45,6 +45,11 @@ export async function createRunDirectory(options: {
 /** Writes `value` as JSON to `dir/name` atomically. */
 export async function writeJsonAtomic(dir: string, name: string, value: unknown): Promise<void> {
   const tmp = join(dir, `.${name}.tmp`);
-  await writeFile(tmp, `${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
-  await rename(tmp, join(dir, name));
+  try {
+    await writeFile(tmp, `${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
+    await rename(tmp, join(dir, name));
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined); // no half-written temporary left behind
+    throw e;
+  }
 }
