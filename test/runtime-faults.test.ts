@@ -137,8 +137,8 @@ t.test('a stop past shutdown_timeout_ms terminates the worker and says so', asyn
 
 t.test('an instrument that fails to initialise fails the start, names it, and leaves nothing running', async (t) => {
   const toml = config('never').replace(
-    '[v4]\nbatch_interval_ms = 20',
-    '[v4]\nbatch_interval_ms = 20\n[[v4.instruments]]\nid = "pm"\ntype = "Newport1830C"\nserial_port = "/dev/ttyPM"\nsim = { drop_probability = 1.0 }',
+    'ring_block_timeout_ms = 500',
+    'ring_block_timeout_ms = 500\n[[v4.instruments]]\nid = "pm"\ntype = "Newport1830C"\nserial_port = "/dev/ttyPM"\nsim = { drop_probability = 1.0 }',
   );
   await using rt = await testRuntime(toml);
   const err = await rt.runtime.start().then(
