@@ -589,10 +589,21 @@ poll_hz = 20
   },
 );
 
-/** Mounts a tmpfs of `size` at a new directory; undefined if mounting is not permitted here. */
-function mountTmpfs(dir: string, size: string): string | undefined {
+/**
+ * A small disk of its own: a tmpfs of `size` mounted at a new directory under the test's
+ * temporary one, unmounted at the test's end. Mounting needs root (as CI runs here); a
+ * refused mount fails the test rather than skipping it, since a skip would prove nothing.
+ */
+async function smallDisk(t: Test, name: string, size: string): Promise<string> {
+  const dir = join(tmp, name);
+  await mkdir(dir);
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { encoding: 'utf8' });
-  return r.status === 0 ? undefined : (r.stderr || r.error?.message || `mount exited ${r.status}`).trim();
+  if (r.status !== 0)
+    throw new Error(
+      `cannot mount a ${size} tmpfs at ${dir} (${(r.stderr || r.error?.message || `mount exited ${r.status}`).trim()}): the full-disk cases need root`,
+    );
+  t.teardown(() => void spawnSync('umount', ['-l', dir]));
+  return dir;
 }
 
 /** Fills the file system of `dir` to the last byte; returns the filler's path. */
@@ -619,14 +630,7 @@ async function fillDisk(dir: string): Promise<string> {
 t.test(
   'e. the disk fills up: the run goes on, reports the write errors, keeps the rows and writes them once space is freed',
   async (t) => {
-    const mnt = join(tmp, 'small-disk');
-    await mkdir(mnt);
-    const refused = mountTmpfs(mnt, '8m');
-    if (refused) {
-      t.skip(`cannot mount a tmpfs here (${refused})`, () => undefined);
-      return;
-    }
-    t.teardown(() => void spawnSync('umount', ['-l', mnt]));
+    const mnt = await smallDisk(t, 'small-disk', '8m');
     const out = join(mnt, 'run');
     const config = parseConfig(
       `
@@ -706,14 +710,7 @@ poll_hz = 50
 );
 
 t.test('e2. the disk is still full when the run stops: the stop ends, says why, and releases everything', async (t) => {
-  const mnt = join(tmp, 'full-at-stop');
-  await mkdir(mnt);
-  const refused = mountTmpfs(mnt, '4m');
-  if (refused) {
-    t.skip(`cannot mount a tmpfs here (${refused})`, () => undefined);
-    return;
-  }
-  t.teardown(() => void spawnSync('umount', ['-l', mnt]));
+  const mnt = await smallDisk(t, 'full-at-stop', '4m');
   const out = join(mnt, 'run');
   const config = parseConfig(
     `
