@@ -4,7 +4,7 @@
 
 import { hostname, cpus, platform, release } from 'node:os';
 import { createRequire } from 'node:module';
-import type { DaqConfig, LoadedConfig } from '@daq/core';
+import { shadowedInstruments, type DaqConfig, type LoadedConfig } from '@daq/core';
 import { startSimulators, type SimulatorSet } from '@daq/sim';
 import { SharedResources } from './shared-resources.js';
 import { DualRuntimeManager } from './runtime/dual-runtime-manager.js';
@@ -176,8 +176,7 @@ export class Acquisition {
     const enabled = (['v2', 'v4'] as const).filter((s) => live[s].enabled);
     const batchMs = Math.max(...enabled.map((s) => live[s].batch_interval_ms));
     // A row may wait batch_interval_ms in its worker and a little in transit: wait twice that for stragglers.
-    const shadowed =
-      live.v2.enabled && live.v4.enabled ? live.v2.instruments.filter((i) => live.v4.shadow.instruments.includes(i.id)) : [];
+    const shadowed = shadowedInstruments(live);
     const bridge = new MeasurementBridge({ latenessMs: 2 * batchMs + 250, shadow: new Set(shadowed.map((i) => i.id)) }, []);
     const flushIntervalMs = Math.min(...enabled.map((s) => live[s].storage.flush_interval_ms));
     const sink = new ScalarFileSink(dir, {

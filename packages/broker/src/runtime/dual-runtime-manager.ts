@@ -7,6 +7,7 @@ import {
   Clock,
   DaqError,
   didYouMean,
+  shadowedInstruments,
   type ArrowBatchMessage,
   type DaqConfig,
   type InstrumentConfig,
@@ -73,7 +74,7 @@ export class DualRuntimeManager extends EventEmitter<RuntimeEvents> implements A
   readonly history: string[] = [];
   private started = false;
   /** V2 instruments V4 shadows ([v4.shadow]): V4 runs them too; their V4 readings are flagged as shadow. */
-  readonly shadows: InstrumentConfig[] = [];
+  readonly shadows: InstrumentConfig[];
 
   get shadowIds(): ReadonlySet<string> {
     return new Set(this.shadows.map((i) => i.id));
@@ -89,10 +90,7 @@ export class DualRuntimeManager extends EventEmitter<RuntimeEvents> implements A
     const urls = { v2: v2WorkerUrl, v4: v4WorkerUrl, ...options.workerUrls };
     const b = config.broker;
     // Shadow mode: V4 also runs the listed V2 instruments, with V2's settings and ids.
-    if (config.v2.enabled && config.v4.enabled) {
-      const listed = new Set(config.v4.shadow?.instruments ?? []);
-      this.shadows.push(...(config.v2.instruments as InstrumentConfig[]).filter((i) => listed.has(i.id)));
-    }
+    this.shadows = shadowedInstruments(config);
     for (const name of ['v2', 'v4'] as const) {
       const section = config[name];
       if (!section.enabled) continue;

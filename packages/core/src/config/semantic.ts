@@ -8,7 +8,7 @@ import { DaqError } from '../errors.js';
 import { didYouMean } from '../did-you-mean.js';
 import { SERIAL_LINE_KEYS, instrumentTypeSpec, type Subsystem } from './instrument-types.js';
 import { formatKeyPath, type KeyPath } from './locate.js';
-import type { DaqConfig, InstrumentConfig } from './types.js';
+import type { DaqConfig, InstrumentConfig, V2InstrumentConfig } from './types.js';
 
 export interface Finding {
   path: KeyPath;
@@ -36,6 +36,13 @@ export function serialPortOf(inst: InstrumentConfig): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The V2 instruments V4 shadows ([v4.shadow]); none unless both subsystems are enabled. */
+export function shadowedInstruments(config: DaqConfig): V2InstrumentConfig[] {
+  if (!config.v2.enabled || !config.v4.enabled) return [];
+  const listed = new Set(config.v4.shadow?.instruments ?? []);
+  return config.v2.instruments.filter((i) => listed.has(i.id));
 }
 
 function describe(p: PlacedInstrument): string {
