@@ -164,6 +164,22 @@ t.test('ScpiInstrument: identity from the cache, queries, writes, the error queu
   t.equal(meter.pollHz, 1);
 });
 
+t.test('ScpiInstrument: an overload reply (9.9E37) is a flagged reading with no value, counted, never a number', async (t) => {
+  const base = broker.config.v4.instruments.find((i) => i.id === 'meter')!;
+  const context: DriverContext = { broker: broker.api('v4'), clock: new Clock(), leaseTimeoutMs: 2000 };
+  // The 100 mV range cannot hold the simulated 1.23 V: the meter answers +9.90000000E+37.
+  const meter = createV4Instrument({ ...base, poll_query: 'MEAS:VOLT:DC? 0.1' }, context) as ScpiDevice;
+  await meter.initialize();
+  const [r] = await meter.read();
+  t.equal(r!.flag, 'overload');
+  t.ok(Number.isNaN(r!.value), 'no number stands in for the overload');
+  t.same(meter.flagged, { overload: 1, 'not-a-number': 0 });
+  const ok = createV4Instrument({ ...base, poll_query: 'MEAS:VOLT:DC? 10' }, context) as ScpiDevice;
+  const [good] = await ok.read();
+  t.equal(good!.flag, undefined);
+  t.ok(Math.abs(good!.value - 1.23456789) < 1e-6);
+});
+
 t.test('no handles left', async (t) => {
   await broker.close();
   await direct.close();

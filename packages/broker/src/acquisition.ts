@@ -74,6 +74,8 @@ export interface RunRecord {
     state?: string;
     pollErrors?: number;
     lastError?: string;
+    /** Rows stored with a null value because the instrument sent a sentinel (SCPI overload / not-a-number), per flag. */
+    flagged?: Record<string, number>;
   }[];
   subsystems: { name: string; state: string; restarts: number; crashes: CrashReport[]; stop?: StopReport }[];
   warnings: string[];
@@ -316,6 +318,7 @@ export class Acquisition {
         subsystem,
         type,
         rows,
+        ...(stats.flaggedPerInstrument[id] ? { flagged: stats.flaggedPerInstrument[id] } : {}),
         // A worker that has stopped reports nothing: keep what it said last.
         ...(live
           ? {

@@ -157,3 +157,38 @@ t.test('a failing write is reported and counted; the rows are kept and written o
   const table = tableFromIPC(await readFile(join(target, 'scalars.arrows')));
   t.same(table.getChild('value')!.toArray(), new Float64Array([2, 3, 4]), 'the kept rows, in order');
 });
+
+t.test(
+  'flagged readings (SCPI overload, not-a-number) are stored as null with their flag and counted per instrument',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'daq-sink-flag-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const sink = new ScalarFileSink(dir, { flushIntervalMs: 60_000, storeSubsystems: new Set(['v2', 'v4']), sync: false });
+    const bridge = new MeasurementBridge({ latenessMs: 0 }, [sink]);
+    const b = new ScalarBatchBuilder(4);
+    b.append(1n, 'dmm', 'MEAS:VOLT:DC?', 1.25, 'V');
+    b.append(3n, 'dmm', 'MEAS:VOLT:DC?', 9.9e37, 'V', 'overload');
+    b.append(5n, 'dmm', 'MEAS:VOLT:DC?', Number.NaN, 'V', 'not-a-number');
+    b.append(7n, 'dmm', 'MEAS:VOLT:DC?', 1.5, 'V');
+    t.equal(bridge.pushArrow('v4', 'v4', b.cutIpc()!.bytes), 4);
+    bridge.pushMeasurements('v2', 'v2', [m('old', 2n, 0.5), { ...m('old', 4n, Number.NaN), flag: 'overload' }]);
+    bridge.drain();
+    await sink.close();
+    const table = tableFromIPC(await readFile(join(dir, 'scalars.arrows')));
+    const rows = [...Array(table.numRows).keys()].map((i) => [
+      table.getChild('instrument')!.get(i),
+      table.getChild('value')!.get(i),
+      table.getChild('flag')!.get(i),
+    ]);
+    t.same(rows, [
+      ['dmm', 1.25, null],
+      ['old', 0.5, null],
+      ['dmm', null, 'overload'],
+      ['old', null, 'overload'],
+      ['dmm', null, 'not-a-number'],
+      ['dmm', 1.5, null],
+    ]);
+    t.same(sink.stats.perInstrument, { dmm: 4, old: 2 }, 'flagged rows are rows too');
+    t.same(sink.stats.flaggedPerInstrument, { dmm: { overload: 1, 'not-a-number': 1 }, old: { overload: 1 } });
+  },
+);

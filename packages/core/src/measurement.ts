@@ -8,6 +8,8 @@ export interface Measurement {
   timestampNs: bigint;
   value: number;
   unit: string;
+  /** Set (and value NaN) when the instrument gave a sentinel instead of a number (see ReadingFlag). */
+  flag?: 'overload' | 'not-a-number';
 }
 
 /** A batch of V2 measurements as posted by the V2 worker. */

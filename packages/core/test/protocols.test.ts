@@ -125,3 +125,18 @@ t.test('ESP300 error buffer and numbers', async (t) => {
   t.equal(esp300Value(1 / 3), '0.333333');
   t.ok(DaqError);
 });
+
+t.test('SCPI sentinels: 9.9E37 and -9.9E37 are overloads, 9.91E37 is not-a-number, in any formatting', async (t) => {
+  const { parseScpiValue } = await import('../src/index.js');
+  t.same(parseScpiValue('+1.23456789E+00'), { value: 1.23456789 });
+  t.same(parseScpiValue(' -5.0E-3 '), { value: -0.005 });
+  for (const text of ['9.9E37', '+9.90000000E+37', '9.900E+37', '-9.9E37']) {
+    const v = parseScpiValue(text)!;
+    t.equal(v.flag, 'overload', text);
+    t.ok(Number.isNaN(v.value), `${text}: no value`);
+  }
+  for (const text of ['9.91E37', '+9.91000000E+37', '-9.91E+37']) t.equal(parseScpiValue(text)!.flag, 'not-a-number', text);
+  t.same(parseScpiValue('9.8E37'), { value: 9.8e37 }, 'a large but ordinary number stays a number');
+  t.equal(parseScpiValue('OVLD'), undefined);
+  t.equal(parseScpiValue(''), undefined);
+});

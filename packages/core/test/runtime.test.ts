@@ -81,8 +81,10 @@ t.test('Arrow scalar batches: typed columns, growing dictionaries, any Arrow rea
       'channel:Dictionary<Int32, Utf8>',
       'value:Float64',
       'unit:Dictionary<Int32, Utf8>',
+      'flag:Dictionary<Int32, Utf8>',
     ],
   );
+  t.equal(t1.getChild('flag')!.nullCount, 100, 'no reading flagged: the flag column is all null');
   t.equal(t1.getChild('instrument')!.get(1), 'a');
   t.equal(t1.getChild('value')!.get(99), 9.9);
   t.equal(
@@ -96,6 +98,27 @@ t.test('Arrow scalar batches: typed columns, growing dictionaries, any Arrow rea
     [1, 'c', 'deg'],
     'later batches carry the grown dictionary',
   );
+});
+
+t.test('a flagged reading (overload, not-a-number) becomes a null value with its flag, never a number', async (t) => {
+  const b = new ScalarBatchBuilder(16);
+  b.append(1n, 'dmm', 'V', 1.5, 'V');
+  b.append(2n, 'dmm', 'V', 9.9e37, 'V', 'overload');
+  b.append(3n, 'dmm', 'V', Number.NaN, 'V', 'not-a-number');
+  b.append(4n, 'dmm', 'V', 2.5, 'V');
+  const table = tableFromIPC(b.cutIpc()!.bytes);
+  t.same(table.getChild('value')!.toArray().length, 4);
+  t.same(
+    [0, 1, 2, 3].map((i) => table.getChild('value')!.get(i)),
+    [1.5, null, null, 2.5],
+    'flagged values are null',
+  );
+  t.same(
+    [0, 1, 2, 3].map((i) => table.getChild('flag')!.get(i)),
+    [null, 'overload', 'not-a-number', null],
+    'the flag says why',
+  );
+  t.equal(table.getChild('value')!.nullCount, 2);
 });
 
 class ListSink extends BufferedSink {

@@ -10,6 +10,7 @@ export {
   type Reply,
   type SerialSimulatorOptions,
   type SimulatorCounters,
+  type SimProfile,
 } from './serial-simulator.js';
 export {
   ElliptecBusSimulator,

@@ -29,6 +29,11 @@ const F_SETFL = 4;
 const TCSANOW = 0;
 const TERMIOS_BYTES = 128;
 
+// Linux termios flag bits (asm-generic/termbits.h): c_iflag at offset 0, c_cflag at offset 8.
+const IXON = 0o2000;
+const IXOFF = 0o10000;
+const CRTSCTS = 0o20000000000;
+
 /** Linux `speed_t` codes (termios-baud.h) for the rates instruments use. */
 const SPEED_CODES = new Map<number, number>([
   [300, 0o7],
@@ -109,6 +114,19 @@ export class Pty {
     const termios = Buffer.alloc(TERMIOS_BYTES);
     if (tcgetattr(this.keepFd, termios) !== 0) return undefined;
     return SPEED_RATES.get(cfgetospeed(termios) as number);
+  }
+
+  /**
+   * The flow control the client configured on its end (termios c_iflag IXON/IXOFF and c_cflag
+   * CRTSCTS, as node-serialport sets them for `xon`/`xoff`/`rtscts`), or undefined when closed.
+   */
+  clientFlowControl(): { xonxoff: boolean; rtscts: boolean } | undefined {
+    if (!this.open) return undefined;
+    const termios = Buffer.alloc(TERMIOS_BYTES);
+    if (tcgetattr(this.keepFd, termios) !== 0) return undefined;
+    const iflag = termios.readUInt32LE(0);
+    const cflag = termios.readUInt32LE(8);
+    return { xonxoff: (iflag & (IXON | IXOFF)) === (IXON | IXOFF), rtscts: (cflag & CRTSCTS) !== 0 };
   }
 
   /**

@@ -245,27 +245,26 @@ export class ScpiEngine {
   }
 
   /**
-   * Finds the command for `header`. After `;` a header without a leading `:` continues the
-   * previous command's path (SCPI-99); when that does not resolve, it is tried from the root,
-   * leniently, so `CONF:VOLT:DC;READ?` works as users expect.
+   * Finds the command for `header` as SCPI-99 (Volume 1, 6.2.4) says: the first header of a
+   * message starts at the root; after `;` a header without a leading `:` continues at the
+   * level of the previous command's last node (`SENS:VOLT:RANG 10;NPLC 1` is
+   * `SENS:VOLT:NPLC 1`); a leading `:` goes back to the root; common (`*`) commands neither
+   * use nor change that level. So `CONF:VOLT:DC;READ?` is `CONF:VOLT:READ?`, an undefined
+   * header (-113), exactly as on a strict meter: write `CONF:VOLT:DC;:READ?`.
    */
   private resolve(header: string, path: string[]): { command: Command; tokens: string[] } | undefined {
     const query = header.endsWith('?');
     const bare = query ? header.slice(0, -1) : header;
-    const candidates: string[][] = [];
-    if (bare.startsWith('*')) candidates.push([bare]);
+    let tokens: string[];
+    if (bare.startsWith('*')) tokens = [bare];
     else {
       const absolute = bare.startsWith(':');
-      const tokens = (absolute ? bare.slice(1) : bare).split(':');
-      if (tokens.some((t) => !/^[A-Za-z][A-Za-z0-9_]*$/.test(t))) return undefined;
-      if (!absolute && path.length > 0) candidates.push([...path, ...tokens]);
-      candidates.push(tokens);
+      const own = (absolute ? bare.slice(1) : bare).split(':');
+      if (own.some((t) => !/^[A-Za-z][A-Za-z0-9_]*$/.test(t))) return undefined;
+      tokens = absolute ? own : [...path, ...own];
     }
-    for (const tokens of candidates) {
-      const command = this.commands.find((c) => c.query === query && matches(c.nodes, tokens));
-      if (command) return { command, tokens };
-    }
-    return undefined;
+    const command = this.commands.find((c) => c.query === query && matches(c.nodes, tokens));
+    return command ? { command, tokens } : undefined;
   }
 
   /** Queues an error (SCPI-99: when full, the newest error becomes -350) and sets its ESR bit. */

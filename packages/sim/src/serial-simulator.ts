@@ -24,7 +24,15 @@ export interface SerialSimulatorOptions {
   strictBaud?: boolean;
   /** Added to the measured quantity of replies served while a V4 client holds the line (`sim.v4_offset`). */
   v4Offset?: number;
+  /**
+   * Timing: "fast" (default) answers as quickly as the line allows, for quick tests;
+   * "hardware" gives the response, move, settle and stall times reported for the real device
+   * (`sim = { profile = "hardware" }`), so drivers' default timeouts are tried for real.
+   */
+  profile?: SimProfile;
 }
+
+export type SimProfile = 'fast' | 'hardware';
 
 export interface Reply {
   /** The bytes to send, terminator included. */
@@ -97,6 +105,7 @@ export abstract class SerialSimulator implements AsyncDisposable {
   client: string | undefined;
   /** Added to readings served while a V4 client holds the line: a known V2/V4 difference for shadow mode to find. */
   v4Offset: number;
+  readonly profile: SimProfile;
 
   constructor(options: SerialSimulatorOptions, defaultBaud: number) {
     this.baudRate = options.baudRate ?? defaultBaud;
@@ -104,6 +113,12 @@ export abstract class SerialSimulator implements AsyncDisposable {
     this.linkPath = options.linkPath;
     this.strictBaud = options.strictBaud ?? true;
     this.v4Offset = options.v4Offset ?? 0;
+    this.profile = options.profile ?? 'fast';
+  }
+
+  /** The client's flow control settings (termios of its end of the line), undefined while disconnected. */
+  protected clientFlowControl(): { xonxoff: boolean; rtscts: boolean } | undefined {
+    return this.pty?.clientFlowControl();
   }
 
   /** What to add to the measured quantity of the reply being made now (see v4Offset). */

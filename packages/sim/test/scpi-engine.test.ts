@@ -37,7 +37,7 @@ t.test('measurements return value + offset; the setter tells tests what to expec
   e.setValue(2, 0.125);
   t.equal(e.expectedReading, 2.125);
   t.equal(await e.execute('READ?'), '+2.12500000E+00', 'READ? measures with the current configuration');
-  t.equal(await e.execute('SIM:VAL 3.5;SIM:OFFS 0;SIM:VAL?'), '+3.50000000E+00', 'simulator commands over the wire');
+  t.equal(await e.execute('SIM:VAL 3.5;OFFS 0;VAL?'), '+3.50000000E+00', 'simulator commands over the wire');
   t.equal(await e.execute('READ?'), '+3.50000000E+00');
   t.equal(e.counters.measurements, 4);
 });
@@ -152,11 +152,24 @@ t.test('several commands joined by ";" answer in one line, in order', async (t) 
   t.equal(await e.execute('*IDN?;*OPC?'), `${IDN};1`);
   t.equal(await e.execute('*CLS;BOGUS;*OPC?'), '1', 'a bad unit is skipped, the rest runs');
   t.equal(await e.execute('SYST:ERR?;ERR?'), '-113,"Undefined header";0,"No error"', 'ERR? continues the SYST: path');
-  t.equal(await e.execute('CONF:VOLT:DC 0.1;READ?'), '+9.90000000E+37', 'overload on the 100 mV range');
+  t.equal(await e.execute('CONF:VOLT:DC 0.1;:READ?'), '+9.90000000E+37', 'overload on the 100 mV range');
   t.equal(await e.execute('*RST;:READ?'), '+5.00000000E+00', '*RST returns to autorange');
   t.equal(await e.execute('CONF:VOLT:DC 10, 0.001;:MEAS:VOLT:DC? MAX;*OPC?'), '+5.00000000E+00;1');
   t.equal(await e.execute('*CLS;;  ;*OPC?;'), '1', 'empty units are ignored');
+  t.equal(await e.execute('MEAS:VOLT:DC?;DC?'), `${e.expectedReply};${e.expectedReply}`, 'DC? continues MEAS:VOLT:');
   t.equal(await e.execute('*CLS'), undefined, 'commands without a query produce no line');
+});
+
+t.test('after ";" a header continues the previous path (SCPI-99), never the root: a wrong header is -113', async (t) => {
+  const e = engine(t);
+  await e.execute('*CLS');
+  t.equal(await e.execute('CONF:VOLT:DC;READ?'), undefined, 'CONF:VOLT:READ? does not exist: no reply');
+  t.equal(await e.execute('SYST:ERR?'), '-113,"Undefined header"');
+  t.equal(await e.execute('SIM:VAL 2;SIM:VAL?'), undefined, 'SIM:SIM:VAL? does not exist either');
+  t.equal(await e.execute('SYST:ERR?'), '-113,"Undefined header"');
+  t.equal(await e.execute('SIM:VAL 2;*OPC?;VAL?'), '1;+2.00000000E+00', 'a common command keeps the path');
+  t.equal(await e.execute('SIM:VAL 3;:READ?'), '+3.00000000E+00', 'a leading colon returns to the root');
+  t.equal(await e.execute('SYST:ERR?'), '0,"No error"');
 });
 
 t.test('INIT takes a reading that FETC? returns; FETC? without one is an error', async (t) => {
@@ -166,7 +179,7 @@ t.test('INIT takes a reading that FETC? returns; FETC? without one is an error',
   await e.execute('INIT');
   e.setValue(2);
   t.equal(await e.execute('FETCh?'), '+1.00000000E+00', 'the reading taken at INIT');
-  t.equal(await e.execute('INITiate:IMMediate;FETC?'), '+2.00000000E+00');
+  t.equal(await e.execute('INITiate:IMMediate;:FETC?'), '+2.00000000E+00');
 });
 
 t.test('a measurement takes measurementMs; messages run one at a time, in order', async (t) => {

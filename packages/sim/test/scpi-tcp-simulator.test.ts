@@ -98,7 +98,7 @@ t.test('every command over the wire, including the error queue and ";"-joined co
   t.equal(await c.ask('*ESR?'), String(32 | 16), 'command error (BOGUS) and execution error bits');
   t.equal(await c.ask('SYST:ERR?'), '-222,"Data out of range"');
   t.equal(await c.ask('*ESE 4;*ESE?;*SRE 8;*SRE?;*STB?;*OPC?'), '4;8;16;1', 'MAV: two replies wait in the output queue');
-  t.equal(await c.ask('*RST;*CLS;CONF:VOLT:DC;READ?'), '-5.00000000E-01');
+  t.equal(await c.ask('*RST;*CLS;CONF:VOLT:DC;:READ?'), '-5.00000000E-01');
   t.equal(await c.ask('measure:voltage?'), '-5.00000000E-01');
   sim.engine.setValue(2, 0.25);
   t.equal(await c.ask('READ?'), '+2.25000000E+00', 'the setter changes what the client reads');
@@ -127,7 +127,7 @@ t.test('each connection frames its own input; all share one instrument', async (
   const b = await connect(t, sim.port);
   a.socket.write('*ID');
   await new Promise((r) => setTimeout(r, 20));
-  t.equal(await b.ask('SIM:VAL 4.5;READ?'), '+4.50000000E+00', 'b is not confused by a half line on a');
+  t.equal(await b.ask('SIM:VAL 4.5;:READ?'), '+4.50000000E+00', 'b is not confused by a half line on a');
   a.socket.write('N?\n');
   t.equal(await a.next(), IDN);
   t.equal(await a.ask('READ?'), '+4.50000000E+00', 'a sees the value b set');

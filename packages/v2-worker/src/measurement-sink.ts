@@ -16,7 +16,13 @@ export class MeasurementSink extends BufferedSink {
   }
 
   protected append(instrument: string, r: Reading, timestampNs: bigint): void {
-    this.items.push({ instrument, channel: r.channel, timestampNs, value: r.value, unit: r.unit });
+    const m: Measurement = { instrument, channel: r.channel, timestampNs, value: r.value, unit: r.unit };
+    // Only flagged readings carry the field, so the legacy Measurement shape is unchanged otherwise.
+    if (r.flag) {
+      m.flag = r.flag;
+      m.value = Number.NaN;
+    }
+    this.items.push(m);
   }
 
   protected send(): void {

@@ -35,7 +35,7 @@ export class ArrowSink extends BufferedSink {
   }
 
   protected append(instrument: string, r: Reading, timestampNs: bigint): void {
-    this.builder.append(timestampNs, instrument, r.channel, r.value, r.unit);
+    this.builder.append(timestampNs, instrument, r.channel, r.value, r.unit, r.flag);
   }
 
   protected send(): boolean {

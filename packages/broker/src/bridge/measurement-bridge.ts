@@ -188,8 +188,8 @@ export class MeasurementBridge {
     const c = emptyChunk(items.length);
     items.forEach((m, i) => {
       c.ts[i] = m.timestampNs;
-      c.value[i] = m.value;
-      c.series[i] = this.series.id(this.label(subsystem, m.instrument), m.instrument, m.channel, m.unit);
+      c.value[i] = m.flag ? Number.NaN : m.value;
+      c.series[i] = this.series.id(this.label(subsystem, m.instrument), m.instrument, m.channel, m.unit, m.flag ?? '');
     });
     c.length = items.length;
     this.pushChunk(sourceName, c);
@@ -202,24 +202,40 @@ export class MeasurementBridge {
     for (const batch of table.batches) {
       const n = batch.numRows;
       const c = emptyChunk(n);
-      const [ts, inst, chan, value, unit] = batch.data.children;
+      const [ts, inst, chan, value, unit, flag] = batch.data.children;
       c.ts.set((ts!.values as BigInt64Array).subarray(ts!.offset, ts!.offset + n));
       c.value.set((value!.values as Float64Array).subarray(value!.offset, value!.offset + n));
       const idx = [inst!, chan!, unit!].map((d) => (d.values as Int32Array).subarray(d.offset, d.offset + n));
       const dict = [inst!, chan!, unit!].map((d) => d.dictionary as Vector);
-      // Dictionary index triple → series id, through a flat table (no per-row hashing).
+      // The flag column (absent from producers that never flag): index + 1 per row, 0 for none.
+      const flagDict = flag?.dictionary as Vector | undefined;
+      const flagOf = new Int32Array(n);
+      if (flag && flag.nullCount < n) {
+        const fi = (flag.values as Int32Array).subarray(flag.offset, flag.offset + n);
+        for (let i = 0; i < n; i++) if (flag.getValid(i)) flagOf[i] = fi[i]! + 1;
+      }
+      const nf = (flagDict?.length ?? 0) + 1;
+      // Dictionary index tuple → series id, through a flat table (no per-row hashing).
       const [ni, nc, nu] = [dict[0]!.length, dict[1]!.length, dict[2]!.length];
-      const lut = ni * nc * nu <= 1 << 20 ? new Int32Array(ni * nc * nu).fill(-1) : undefined;
+      const lut = ni * nc * nu * nf <= 1 << 20 ? new Int32Array(ni * nc * nu * nf).fill(-1) : undefined;
       const slow = new Map<number, number>();
       for (let i = 0; i < n; i++) {
-        const key = (idx[0]![i]! * nc + idx[1]![i]!) * nu + idx[2]![i]!;
+        const key = ((idx[0]![i]! * nc + idx[1]![i]!) * nu + idx[2]![i]!) * nf + flagOf[i]!;
         let s = lut ? lut[key]! : (slow.get(key) ?? -1);
         if (s < 0) {
           const instrument = dict[0]!.get(idx[0]![i]!) as string;
-          s = this.series.id(this.label(subsystem, instrument), instrument, dict[1]!.get(idx[1]![i]!), dict[2]!.get(idx[2]![i]!));
+          const f = flagOf[i]! > 0 ? (flagDict!.get(flagOf[i]! - 1) as string) : '';
+          s = this.series.id(
+            this.label(subsystem, instrument),
+            instrument,
+            dict[1]!.get(idx[1]![i]!),
+            dict[2]!.get(idx[2]![i]!),
+            f,
+          );
           if (lut) lut[key] = s;
           else slow.set(key, s);
         }
+        if (flagOf[i]! > 0) c.value[i] = Number.NaN;
         c.series[i] = s;
       }
       c.length = n;

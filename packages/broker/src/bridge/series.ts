@@ -1,5 +1,6 @@
 // Scalar rows inside the broker: columns of timestamps, values and a series id, where a
-// series is one (subsystem, instrument, channel, unit). Interning the four strings once per
+// series is one (subsystem, instrument, channel, unit, flag); a flagged series (an overload,
+// not-a-number) has NaN values, stored as null. Interning the four strings once per
 // series keeps the merge and the storage writer on typed arrays.
 
 export interface SeriesKey {
@@ -7,19 +8,21 @@ export interface SeriesKey {
   instrument: string;
   channel: string;
   unit: string;
+  /** '' for ordinary readings; else why the value is null ("overload", "not-a-number"). */
+  flag: string;
 }
 
 export class SeriesTable {
   private readonly ids = new Map<string, number>();
   readonly keys: SeriesKey[] = [];
 
-  id(subsystem: string, instrument: string, channel: string, unit: string): number {
-    const k = `${subsystem}\u0000${instrument}\u0000${channel}\u0000${unit}`;
+  id(subsystem: string, instrument: string, channel: string, unit: string, flag = ''): number {
+    const k = `${subsystem}\u0000${instrument}\u0000${channel}\u0000${unit}\u0000${flag}`;
     let id = this.ids.get(k);
     if (id === undefined) {
       id = this.keys.length;
       this.ids.set(k, id);
-      this.keys.push({ subsystem, instrument, channel, unit });
+      this.keys.push({ subsystem, instrument, channel, unit, flag });
     }
     return id;
   }

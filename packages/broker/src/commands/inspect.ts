@@ -25,6 +25,8 @@ export interface ChannelSummary {
   channel: string;
   unit: string;
   rows: number;
+  /** Rows with a null value (flagged by the instrument: overload, not-a-number), per flag; not in min/mean/max. */
+  flagged?: Record<string, number>;
   min: number;
   max: number;
   mean: number;
@@ -76,6 +78,7 @@ export async function inspectPath(path: string): Promise<InspectResult> {
         const ts = column(batch, 'timestamp');
         const tsValues = ts?.data[0]?.values as BigInt64Array | undefined;
         const cols = ['subsystem', 'instrument', 'channel', 'unit'].map((c) => column(batch, c));
+        const flag = column(batch, 'flag');
         const value = column(batch, 'value');
         for (let i = 0; i < batch.numRows; i++) {
           if (tsValues) {
@@ -100,8 +103,14 @@ export async function inspectPath(path: string): Promise<InspectResult> {
             };
             stats.set(key, s);
           }
-          const v = value.get(i) as number;
           s.rows++;
+          const v = value.get(i) as number | null;
+          if (v === null) {
+            const why = String(flag?.get(i) ?? 'null');
+            s.flagged ??= {};
+            s.flagged[why] = (s.flagged[why] ?? 0) + 1;
+            continue;
+          }
           s.min = Math.min(s.min, v);
           s.max = Math.max(s.max, v);
           s.mean += (v - s.mean) / s.rows;
@@ -173,7 +182,12 @@ export function formatInspect(path: string, r: InspectResult): string {
     );
     for (const c of r.channels)
       out.push(
-        `  ${c.instrument.padEnd(w)}  ${c.subsystem.padEnd(sw)}  ${c.channel.padEnd(cw)}  ${c.unit.padEnd(4)}  ${String(c.rows).padStart(8)}  ${num(c.min)} / ${num(c.mean)} / ${num(c.max)}`,
+        `  ${c.instrument.padEnd(w)}  ${c.subsystem.padEnd(sw)}  ${c.channel.padEnd(cw)}  ${c.unit.padEnd(4)}  ${String(c.rows).padStart(8)}  ${num(c.min)} / ${num(c.mean)} / ${num(c.max)}` +
+          (c.flagged
+            ? `  (no value: ${Object.entries(c.flagged)
+                .map(([f, n]) => `${n} ${f}`)
+                .join(', ')})`
+            : ''),
       );
   }
   return `${out.join('\n')}\n`;

@@ -65,6 +65,11 @@ export function summary(r: RunRecord, dir: string): string {
   for (const i of r.instruments)
     out.push(
       `  ${i.id.padEnd(w)}  ${i.subsystem.padEnd(9)}  ${i.type.padEnd(16)}  ${String(i.rows).padStart(8)}${i.note ? `  (${i.note})` : ''}` +
+        (i.flagged
+          ? `  ${Object.entries(i.flagged)
+              .map(([f, n]) => `${n} ${f}`)
+              .join(', ')} (stored as null)`
+          : '') +
         (i.pollErrors ? `  ${i.pollErrors} failed polls${i.lastError ? `, last: ${i.lastError}` : ''}` : '') +
         (i.state === 'failed' ? `  FAILED${i.lastError && !i.pollErrors ? `: ${i.lastError}` : ''}` : ''),
     );

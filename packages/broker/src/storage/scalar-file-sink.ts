@@ -23,11 +23,14 @@ import {
   tableToIPC,
   vectorFromArray,
 } from 'apache-arrow';
-import { DaqError, IPC_END_OF_STREAM, ipcMessages, utf8Dictionary } from '@daq/core';
+import { DaqError, IPC_END_OF_STREAM, ipcMessages, utf8Dictionary, validityBitmap } from '@daq/core';
 import type { BridgeSink } from '../bridge/measurement-bridge.js';
 import type { ScalarChunk, SeriesTable } from '../bridge/series.js';
 
-/** The stored scalar schema: DESIGN.md's V4 scalar batch plus the subsystem that produced each row. */
+/**
+ * The stored scalar schema: DESIGN.md's V4 scalar batch plus the subsystem that produced each
+ * row. `value` is null exactly where `flag` says why ("overload", "not-a-number").
+ */
 export const STORED_SCALAR_SCHEMA = new Schema([
   new Field('timestamp', new TimestampNanosecond('UTC'), false),
   new Field('subsystem', utf8Dictionary(0), false),
@@ -35,11 +38,13 @@ export const STORED_SCALAR_SCHEMA = new Schema([
   new Field('channel', utf8Dictionary(2), false),
   new Field('value', new Float64(), true),
   new Field('unit', utf8Dictionary(3), false),
+  new Field('flag', utf8Dictionary(4), true),
 ]);
 
-const COLUMNS = ['subsystem', 'instrument', 'channel', 'unit'] as const;
+const COLUMNS = ['subsystem', 'instrument', 'channel', 'unit', 'flag'] as const;
 /** Where each of COLUMNS sits in STORED_SCALAR_SCHEMA. */
-const FIELD_OF = [1, 2, 3, 5] as const;
+const FIELD_OF = [1, 2, 3, 5, 6] as const;
+const FLAG_COLUMN = 4;
 
 /** writev until every byte is written (a regular file rarely takes less, but may). */
 async function writeAll(file: FileHandle, parts: Uint8Array[]): Promise<void> {
@@ -88,6 +93,8 @@ export interface ScalarFileStats {
   lastError?: string;
   /** Rows stored per instrument id. */
   perInstrument: Record<string, number>;
+  /** Of those, rows stored with a null value and a flag, per instrument id and flag. */
+  flaggedPerInstrument: Record<string, Record<string, number>>;
 }
 
 export class ScalarFileSink implements BridgeSink {
@@ -104,7 +111,7 @@ export class ScalarFileSink implements BridgeSink {
   private closed = false;
   /** Rows accepted per series id (summed per instrument on demand: no string work per row). */
   private readonly perSeries: number[] = [];
-  private readonly statsBase: Omit<ScalarFileStats, 'perInstrument'> = {
+  private readonly statsBase: Omit<ScalarFileStats, 'perInstrument' | 'flaggedPerInstrument'> = {
     files: [],
     rowsAccepted: 0,
     rowsFlushed: 0,
@@ -117,12 +124,17 @@ export class ScalarFileSink implements BridgeSink {
 
   get stats(): ScalarFileStats {
     const perInstrument: Record<string, number> = {};
+    const flaggedPerInstrument: Record<string, Record<string, number>> = {};
     this.perSeries.forEach((n, s) => {
       if (n === 0) return;
-      const id = this.table!.keys[s]!.instrument;
+      const { instrument: id, flag } = this.table!.keys[s]!;
       perInstrument[id] = (perInstrument[id] ?? 0) + n;
+      if (flag) {
+        const f = (flaggedPerInstrument[id] ??= {});
+        f[flag] = (f[flag] ?? 0) + n;
+      }
     });
-    return { ...this.statsBase, files: [...this.statsBase.files], perInstrument };
+    return { ...this.statsBase, files: [...this.statsBase.files], perInstrument, flaggedPerInstrument };
   }
 
   constructor(
@@ -265,6 +277,10 @@ export class ScalarFileSink implements BridgeSink {
     table.keys.forEach((k, s) =>
       COLUMNS.forEach((col, c) => {
         if (select && !select.has(k.subsystem)) return; // another sink's series: never in this file
+        if (c === FLAG_COLUMN && k.flag === '') {
+          colOf[c]![s] = -1; // an ordinary reading: flag null
+          return;
+        }
         let i = index[c]!.get(k[col]);
         if (i === undefined) {
           i = values[c]!.length;
@@ -284,21 +300,30 @@ export class ScalarFileSink implements BridgeSink {
     const cols = COLUMNS.map((_, c) => {
       const data = new Int32Array(n);
       const of = colOf[c]!;
-      for (let i = 0; i < n; i++) data[i] = of[series[i]!]!;
+      for (let i = 0; i < n; i++) data[i] = Math.max(0, of[series[i]!]!);
+      const validity = c === FLAG_COLUMN ? validityBitmap(n, (i) => of[series[i]!]! >= 0) : { nullCount: 0 };
       return makeData({
         type: fields[FIELD_OF[c]!]!.type as Dictionary<Utf8, Int32>,
         length: n,
         data,
         dictionary: vectorFromArray(values[c]!, new Utf8()),
+        ...validity,
       });
     });
+    const flagOf = colOf[FLAG_COLUMN]!;
     const children = [
       makeData({ type: fields[0]!.type as TimestampNanosecond, length: n, data: ts }),
       cols[0]!,
       cols[1]!,
       cols[2]!,
-      makeData({ type: fields[4]!.type as Float64, length: n, nullCount: 0, data: value }),
+      makeData({
+        type: fields[4]!.type as Float64,
+        length: n,
+        data: value,
+        ...validityBitmap(n, (i) => flagOf[series[i]!]! < 0),
+      }),
       cols[3]!,
+      cols[4]!,
     ];
     const batch = new RecordBatch(STORED_SCALAR_SCHEMA, makeData({ type: new Struct(fields), length: n, children }));
     const stream = tableToIPC(new Table([batch]), 'stream');

@@ -22,14 +22,38 @@ import {
 /** The dictionary type of every string column the project writes: Utf8 values, Int32 indices. */
 export const utf8Dictionary = (id: number) => new Dictionary(new Utf8(), new Int32(), id);
 
-/** timestamp: Timestamp(ns, UTC), instrument/channel/unit: Dictionary<Utf8>, value: Float64. */
+/**
+ * timestamp: Timestamp(ns, UTC), instrument/channel/unit: Dictionary<Utf8>, value: Float64,
+ * plus `flag` (Dictionary<Utf8>, null for ordinary readings): why `value` is null for a
+ * reading the instrument answered with a sentinel ("overload", "not-a-number").
+ */
 export const SCALAR_SCHEMA = new Schema([
   new Field('timestamp', new TimestampNanosecond('UTC'), false),
   new Field('instrument', utf8Dictionary(0), false),
   new Field('channel', utf8Dictionary(1), false),
   new Field('value', new Float64(), true),
   new Field('unit', utf8Dictionary(2), false),
+  new Field('flag', utf8Dictionary(3), true),
 ]);
+
+/**
+ * An Arrow validity bitmap for `n` rows where `valid(i)` says which are non-null, with its
+ * null count; undefined bitmap when every row is valid (Arrow's "all valid" shorthand).
+ */
+export function validityBitmap(n: number, valid: (i: number) => boolean): { nullBitmap?: Uint8Array; nullCount: number } {
+  let nullCount = 0;
+  let bitmap: Uint8Array | undefined;
+  for (let i = 0; i < n; i++) {
+    if (valid(i)) continue;
+    if (!bitmap) {
+      bitmap = new Uint8Array((n + 7) >> 3);
+      for (let j = 0; j < n; j++) bitmap[j >> 3]! |= 1 << (j & 7);
+    }
+    bitmap[i >> 3]! &= ~(1 << (i & 7));
+    nullCount++;
+  }
+  return bitmap ? { nullBitmap: bitmap, nullCount } : { nullCount: 0 };
+}
 
 /** Interns strings to dictionary indices; the dictionary only grows, so earlier indices stay valid. */
 export class Interner {
@@ -60,7 +84,10 @@ export class ScalarBatchBuilder {
   private instruments: Int32Array;
   private channels: Int32Array;
   private units: Int32Array;
-  private readonly dicts = [new Interner(), new Interner(), new Interner()] as const;
+  /** Flag dictionary index + 1 per row; 0: no flag. */
+  private flags: Int32Array;
+  private flagged = 0;
+  private readonly dicts = [new Interner(), new Interner(), new Interner(), new Interner()] as const;
   /** Rows appended since the last batch was cut. */
   length = 0;
   /** Rows appended in total. */
@@ -73,16 +100,20 @@ export class ScalarBatchBuilder {
     this.instruments = new Int32Array(this.capacity);
     this.channels = new Int32Array(this.capacity);
     this.units = new Int32Array(this.capacity);
+    this.flags = new Int32Array(this.capacity);
   }
 
-  append(timestampNs: bigint, instrument: string, channel: string, value: number, unit: string): void {
+  /** A row; with `flag` the value is stored as null (whatever `value` says). */
+  append(timestampNs: bigint, instrument: string, channel: string, value: number, unit: string, flag?: string): void {
     if (this.length === this.capacity) this.grow();
     const i = this.length++;
     this.ts[i] = timestampNs;
-    this.values[i] = value;
+    this.values[i] = flag ? Number.NaN : value;
     this.instruments[i] = this.dicts[0].id(instrument);
     this.channels[i] = this.dicts[1].id(channel);
     this.units[i] = this.dicts[2].id(unit);
+    this.flags[i] = flag ? this.dicts[3].id(flag) + 1 : 0;
+    if (flag) this.flagged++;
     this.appended++;
   }
 
@@ -98,6 +129,7 @@ export class ScalarBatchBuilder {
     this.instruments = g(this.instruments, (n) => new Int32Array(n));
     this.channels = g(this.channels, (n) => new Int32Array(n));
     this.units = g(this.units, (n) => new Int32Array(n));
+    this.flags = g(this.flags, (n) => new Int32Array(n));
   }
 
   /** Cuts the rows appended so far into a record batch (undefined when empty) and starts a new one. */
@@ -106,19 +138,35 @@ export class ScalarBatchBuilder {
     if (n === 0) return undefined;
     this.length = 0;
     const f = SCALAR_SCHEMA.fields;
-    const col = (i: 0 | 1 | 2, data: Int32Array) =>
+    const col = (
+      i: 0 | 1 | 2 | 3,
+      data: Int32Array,
+      validity: { nullBitmap?: Uint8Array; nullCount: number } = { nullCount: 0 },
+    ) =>
       makeData({
-        type: f[[1, 2, 4][i]!]!.type as Dictionary<Utf8, Int32>,
+        type: f[[1, 2, 4, 5][i]!]!.type as Dictionary<Utf8, Int32>,
         length: n,
         data,
         dictionary: this.dicts[i].toVector(),
+        ...validity,
       });
+    const flags = this.flags.slice(0, n);
+    const hasFlags = this.flagged > 0;
+    this.flagged = 0;
+    const valueValidity = hasFlags ? validityBitmap(n, (i) => flags[i] === 0) : { nullCount: 0 };
+    const flagIndex = new Int32Array(n);
+    if (hasFlags) for (let i = 0; i < n; i++) flagIndex[i] = Math.max(0, flags[i]! - 1);
     const children = [
       makeData({ type: f[0]!.type as TimestampNanosecond, length: n, data: this.ts.slice(0, n) }),
       col(0, this.instruments.slice(0, n)),
       col(1, this.channels.slice(0, n)),
-      makeData({ type: f[3]!.type as Float64, length: n, nullCount: 0, data: this.values.slice(0, n) }),
+      makeData({ type: f[3]!.type as Float64, length: n, data: this.values.slice(0, n), ...valueValidity }),
       col(2, this.units.slice(0, n)),
+      col(
+        3,
+        flagIndex,
+        hasFlags ? validityBitmap(n, (i) => flags[i] !== 0) : { nullBitmap: new Uint8Array((n + 7) >> 3), nullCount: n },
+      ),
     ];
     return new RecordBatch(SCALAR_SCHEMA, makeData({ type: new Struct(SCALAR_SCHEMA.fields), length: n, children }));
   }

@@ -4,11 +4,21 @@
 import type { CommandTable } from './command-table.js';
 import type { OutputCounts } from './subsystem-api.js';
 
+/**
+ * Why a reading has no value: the instrument reported an overload (SCPI 9.9E37, or -9.9E37)
+ * or "not a number" (SCPI 9.91E37). Such readings are stored with a null value and the flag,
+ * and counted per instrument; they are never stored as numbers.
+ */
+export type ReadingFlag = 'overload' | 'not-a-number';
+
 /** One reading of one channel; the host stamps it with the shared clock. */
 export interface Reading {
   channel: string;
+  /** NaN when `flag` is set: the instrument gave no number (stored as null). */
   value: number;
   unit: string;
+  /** Set when the instrument answered with a sentinel instead of a value (SCPI 9.9E37 overload, 9.91E37 not a number). */
+  flag?: ReadingFlag;
   /** Set by drivers that know when the instrument took the reading; else the host stamps it on arrival. */
   timestampNs?: bigint;
 }

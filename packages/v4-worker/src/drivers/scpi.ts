@@ -2,7 +2,15 @@
 // queued by the broker per resource; the identity comes from the broker's device cache, so
 // several users of one instrument ask it only once.
 
-import { DaqError, VisaChannel, badReply, type DriverContext, type Reading, type ScpiInstrumentConfig } from '@daq/core';
+import {
+  DaqError,
+  VisaChannel,
+  badReply,
+  parseScpiValue,
+  type DriverContext,
+  type Reading,
+  type ScpiInstrumentConfig,
+} from '@daq/core';
 import { scpiCommands, type ScpiInstrument } from '../traits.js';
 import { V4Instrument } from '../v4-instrument.js';
 
@@ -27,12 +35,19 @@ export class ScpiDevice extends V4Instrument<ScpiInstrumentConfig> implements Sc
     return this.config.poll_query ? [{ channel: this.config.poll_query, unit: this.config.unit }] : [];
   }
 
+  /** Readings the instrument answered with a sentinel (stored as null with their flag). */
+  readonly flagged = { overload: 0, 'not-a-number': 0 };
+
   async read(): Promise<Reading[]> {
     const q = this.config.poll_query!;
     const reply = (await this.channel.query(q)).trim();
-    const value = Number(reply);
-    if (reply === '' || !Number.isFinite(value)) throw badReply(this.id, q, reply, 'a number such as +1.23456789E+00');
-    return [{ channel: q, value, unit: this.config.unit }];
+    const parsed = parseScpiValue(reply);
+    if (!parsed) throw badReply(this.id, q, reply, 'a number such as +1.23456789E+00');
+    if (parsed.flag) {
+      this.flagged[parsed.flag]++;
+      return [{ channel: q, value: parsed.value, unit: this.config.unit, flag: parsed.flag }];
+    }
+    return [{ channel: q, value: parsed.value, unit: this.config.unit }];
   }
 
   query(command: string): Promise<string> {
