@@ -91,7 +91,7 @@ t.test('daq sim --json: one line per instrument; ordinary clients talk to them; 
   t.equal(endpoints.rot_a!.serial_port, endpoints.rot_b!.serial_port, 'one bus, one port');
   t.match(endpoints.scpi_meter, { type: 'ScpiInstrument', resource: /^TCPIP0::127\.0\.0\.1::\d+::SOCKET$/ });
   t.match(await serialQuery(endpoints.rot_b!.serial_port!, '1in', '\r\n'), /^1IN0E/);
-  t.equal(await serialQuery(endpoints.power!.serial_port!, 'W?\n', '\n0633\n'), 'W?\n0633\n');
+  t.equal(await serialQuery(endpoints.power!.serial_port!, 'W?\n', '\n'), '0633\n', 'echo off at power-up, as real meters');
   t.match(await tcpQuery(endpoints.scpi_meter!.resource!, '*IDN?'), /,.*,.*,/);
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'exit 0 after SIGTERM');

@@ -15,7 +15,7 @@ import { buildFakeVisa, fakeVisaControl } from '../packages/broker/test/helpers/
 const before = handleSnapshot();
 
 t.test('V2 holds a port, V4 is refused, after release V4 gets it and the owner reads v4 (real pty)', async (t) => {
-  const sim = new Newport1830CSimulator({ powerW: 7.5e-10 });
+  const sim = new Newport1830CSimulator({ echo: true, powerW: 7.5e-10 });
   const path = await sim.start();
   const pool = new SerialPortPool();
   pool.configure(path);
@@ -67,7 +67,7 @@ t.test('contended leases on one Elliptec bus: FIFO, each holder gets its own rep
 t.test('every injected serial fault gives a clear error and the next operation works', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'daq-hw-'));
   const link = join(dir, 'ttyNEWPORT');
-  const sim = new Newport1830CSimulator({ powerW: 1e-3, linkPath: link });
+  const sim = new Newport1830CSimulator({ echo: true, powerW: 1e-3, linkPath: link });
   await sim.start();
   const pool = new SerialPortPool();
   pool.configure(link);
@@ -187,7 +187,7 @@ t.test('every injected VISA fault gives a clear error and the next command works
 });
 
 t.test('a VISA ASRL user and a direct serial user share one port through leases', async (t) => {
-  const sim = new Newport1830CSimulator({ powerW: 2e-3 });
+  const sim = new Newport1830CSimulator({ echo: true, powerW: 2e-3 });
   const path = await sim.start();
   const { config } = parseConfig(`
 [[v2.instruments]]

@@ -92,7 +92,11 @@ t.test('Elliptec as a MotionController: limits from the device, GS0C beyond trav
 
 t.test('ESP300: motors on, moves, limits, and the controller error read with TB?', async (t) => {
   const stage = make(direct, 'stage') as Esp300Motion;
-  t.match(await stage.initialize(), /^ESP300 Version 3\.04 .*, axes 1, 2$/);
+  t.match(
+    await stage.initialize(),
+    /^ESP300 Version 3\.04 .*, axes 1 \(mm\), 2 \(mm\); found: motor switched on for axis 1, 2$/,
+    'motors found off at power-up are reported and switched on',
+  );
   t.same(await stage.limits(2), { min: -10, max: 10 });
   t.equal(await stage.moveAbs(5, 2), 5);
   t.equal(await stage.waitSettled(2), 5);

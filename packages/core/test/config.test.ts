@@ -50,6 +50,8 @@ camera_name = "pvcam0"
     flow_control: 'none',
     address: '0',
     poll_hz: 2,
+    timeout_ms: 1000,
+    move_timeout_ms: 30000,
   });
   t.same(config.v2.instruments[1], { id: 'mock', type: 'MockPower', poll_hz: 10, power_w: 0.001, noise: 0.01 });
   t.match(config.v4.instruments[0], { type: 'ESP300', baud_rate: 19200, axes: [1], poll_hz: 5 });

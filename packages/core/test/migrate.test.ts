@@ -313,8 +313,8 @@ t.test('a mixed configuration keeps V4 as it is and does not duplicate a device 
   );
   t.match(r.report[1]!.advice, 'V4 already drives this device as meter_v4, whose settings are kept');
   t.match(r.report[1]!.advice, 'V2 settings that differ: sim { latency_ms = 5,');
-  t.match(r.report[1]!.advice, 'seed = 1 } (V4: { seed = 2, latency_ms = 0,');
-  t.match(r.report[1]!.advice, 'late_ms = 0 }), poll_hz 1 (V4: 2), filter "slow" (V4: not set)');
+  t.match(r.report[1]!.advice, 'seed = 1, profile = "fast" } (V4: { seed = 2, latency_ms = 0,');
+  t.match(r.report[1]!.advice, 'late_ms = 0, profile = "fast" }), poll_hz 1 (V4: 2), filter "slow" (V4: not set)');
   t.match(r.report[2]!.advice, 'its readings continue under that id');
   t.notMatch(r.report[2]!.advice, 'differ', 'no differences to list for an identical twin');
   t.same(
@@ -332,7 +332,7 @@ t.test('a mixed configuration keeps V4 as it is and does not duplicate a device 
   t.match(r.text, '# sim not set: no simulator faults', 'simulator faults are mentioned when simulating');
   t.match(
     r.text,
-    '# sim = { latency_ms = 5, drop_probability = 0, corrupt_probability = 0, late_probability = 0, late_ms = 0, seed = 1 }',
+    '# sim = { latency_ms = 5, drop_probability = 0, corrupt_probability = 0, late_probability = 0, late_ms = 0, seed = 1, profile = "fast" }',
     'an inline table has every key explicit',
   );
 });

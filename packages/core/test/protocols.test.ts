@@ -51,8 +51,16 @@ t.test("Elliptec positions: two's complement both ways, garbage before the reply
   t.equal(parseElliptecReply('1', '0PO00004600'), undefined, 'another address answered');
   t.same(
     parseElliptecReply('1', '1PO123'),
-    { kind: 'other', header: 'PO', data: '123' },
-    'a truncated position is not a position',
+    { kind: 'position', pulses: 0x123 },
+    'fewer than 8 digits: a small positive position',
+  );
+  t.same(parseElliptecReply('3', '3PO0'), { kind: 'position', pulses: 0 }, '3PO0, as some firmware answers at position 0');
+  t.same(parseElliptecReply('3', '3PO'), { kind: 'position', pulses: 0 }, 'no digits at all: position 0');
+  t.same(parseElliptecReply('3', '3POFFFFFFFF'), { kind: 'position', pulses: -1 }, "eight digits: two's complement");
+  t.same(
+    parseElliptecReply('1', '1PO123456789'),
+    { kind: 'other', header: 'PO', data: '123456789' },
+    'nine digits is not a position',
   );
   t.equal(parseElliptecReply('1', ''), undefined);
 });
@@ -86,7 +94,8 @@ t.test('Newport 1830-C readings in every documented form, and the error words', 
   t.throws(() => parseNewportReading('pm', 'ERR'), { message: /reports an error/ });
   t.throws(() => parseNewportReading('pm', 'PM:Power?'), { message: /unexpected reply "PM:Power\?" to "D\?"/ });
   t.equal(newportWavelengthCommand(800), 'W0800');
-  t.throws(() => newportWavelengthCommand(1200), { code: 'DAQ_INVALID_ARGUMENT' });
+  t.equal(newportWavelengthCommand(1550), 'W1550', 'an IR head goes beyond 1100 nm: the meter decides');
+  t.throws(() => newportWavelengthCommand(10000), { code: 'DAQ_INVALID_ARGUMENT' });
   t.throws(() => newportWavelengthCommand(800.5), { code: 'DAQ_INVALID_ARGUMENT' });
 });
 
@@ -139,4 +148,33 @@ t.test('SCPI sentinels: 9.9E37 and -9.9E37 are overloads, 9.91E37 is not-a-numbe
   t.same(parseScpiValue('9.8E37'), { value: 9.8e37 }, 'a large but ordinary number stays a number');
   t.equal(parseScpiValue('OVLD'), undefined);
   t.equal(parseScpiValue(''), undefined);
+});
+
+t.test('Elliptec IN replies: every model kind, and extra trailing characters tolerated', async (t) => {
+  const info = (line: string) => {
+    const r = parseElliptecReply(line[0]!, line);
+    if (r?.kind !== 'info') throw new Error(`not an IN reply: ${line}`);
+    return r.info;
+  };
+  // Real replies (docs/protocols.md): an ELL14, an ELL6 and an ELL9 (sliders report 0 pulses).
+  t.match(info('2IN0E1140051720231701016800023000'), { model: 14, kind: 'rotary', unit: 'deg', travel: 360 });
+  t.match(info('0IN061060005120170801001F00000000'), { model: 6, kind: 'slider', unit: 'slot', slots: 2, pitchMm: 31 });
+  t.match(info('0IN091090010620200801005D00000000'), { model: 9, kind: 'slider', unit: 'slot', slots: 4, pitchMm: 31 });
+  // Rotary mounts beyond the ELL14: ELL16 (0x10), ELL18 (0x12), ELL21 (0x15), ELL22 (0x16).
+  for (const [type, model] of [
+    ['10', 16],
+    ['12', 18],
+    ['15', 21],
+    ['16', 22],
+  ] as const) {
+    const i = info(`1IN${type}1140051720231701016800010000`);
+    t.match(i, { model, kind: 'rotary', unit: 'deg' }, `ELL${model} is rotary`);
+    t.equal(i.pulsesPerUnit, 65536 / 360, `ELL${model}: pulses per revolution / 360`);
+  }
+  t.match(info('3IN1411400517202317010032200000400'.slice(0, 33)), { model: 20, kind: 'linear', unit: 'mm' });
+  const extra = info('2IN0E1140051720231701016800023000AB1');
+  t.match(extra, { model: 14, kind: 'rotary', extra: 'AB1' }, 'trailing characters are kept, not fatal');
+  t.equal(extra.pulsesPerUnit, 143360 / 360);
+  t.equal(parseElliptecReply('2', '2IN0E11400517202317010168000230')?.kind, 'other', 'a short IN reply is not an identity');
+  t.equal(parseElliptecReply('2', '2IN0E1140051720231701016800000000')?.kind, 'other', 'a rotary mount with 0 pulses is refused');
 });

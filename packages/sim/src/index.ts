@@ -21,17 +21,33 @@ export {
   type ElliptecBusOptions,
   type ElliptecDeviceOptions,
   type ElliptecModel,
+  type ElliptecFirmwareQuirks,
+  type ElliptecKind,
 } from './elliptec-bus.js';
 export {
   Newport1830CSimulator,
   FILTER_MS,
   StatusBits,
   formatWatts,
+  DETECTORS,
+  COMMAND_MS,
+  type Detector,
+  type Filter,
   type Newport1830COptions,
   type Units,
 } from './newport-1830c.js';
-export { Esp300Simulator, Esp300Axis, AxisError, Trajectory, type Esp300Options, type Esp300AxisOptions } from './esp300.js';
-export { MaiTaiSimulator, MaiTaiErrorBits, type MaiTaiOptions } from './maitai.js';
+export {
+  Esp300Simulator,
+  Esp300Axis,
+  AxisError,
+  Trajectory,
+  ESP300_UNITS as ESP300_SIM_UNITS,
+  esp300ErrorMessage,
+  type Esp300Options,
+  type Esp300AxisOptions,
+  type LimitHit,
+} from './esp300.js';
+export { MaiTaiSimulator, MaiTaiErrorBits, XON, XOFF, type MaiTaiOptions, type MaiTaiModel } from './maitai.js';
 export * from './scpi-engine.js';
 export * from './scpi-tcp-simulator.js';
 export { ScpiSerialSimulator, type ScpiSerialOptions } from './scpi-serial-simulator.js';

@@ -42,6 +42,14 @@ const NO_ENDPOINT: Record<string, string> = {
   PVCAMInstrument: 'simulated in the camera worker (SimCamera)',
 };
 
+/**
+ * A DMM reading at its default 10 power-line cycles with auto-zero takes ~0.4 s (two
+ * integrations of 200 ms at 50 Hz, e.g. a Keysight 34461A); the fast profile measures at once.
+ */
+function scpiMeasurementMs(profile: string | undefined): number | undefined {
+  return profile === 'hardware' ? 400 : undefined;
+}
+
 function simOf(inst: InstrumentConfig): SimFaultsConfig | undefined {
   return 'sim' in inst ? inst.sim : undefined;
 }
@@ -73,19 +81,28 @@ export async function startSimulators(config: DaqConfig): Promise<SimulatorSet> 
       const baudRate = 'baud_rate' in first ? first.baud_rate : undefined;
       const faults = faultsFromConfig(simOf(first));
       const v4Offset = simOf(first)?.v4_offset;
+      const profile = simOf(first)?.profile;
       let sim: SerialSimulator | undefined;
       if (device?.type === 'Elliptec') {
         const addresses = [...new Set(users.filter((u) => u.type === 'Elliptec').map((u) => (u as { address: string }).address))];
-        sim = new ElliptecBusSimulator({ devices: addresses.map((address) => ({ address })), baudRate, faults, v4Offset });
+        sim = new ElliptecBusSimulator({
+          devices: addresses.map((address) => ({ address })),
+          baudRate,
+          faults,
+          v4Offset,
+          profile,
+        });
       } else if (device?.type === 'Newport1830C') {
-        sim = new Newport1830CSimulator({ baudRate, faults, v4Offset, wavelengthNm: device.wavelength_nm });
+        // The driver sets wavelength_nm at start-up; the meter powers up at its own (a configured
+        // value outside the default head's range is then refused there, as on a real meter).
+        sim = new Newport1830CSimulator({ baudRate, faults, v4Offset, profile });
       } else if (device?.type === 'ESP300') {
-        sim = new Esp300Simulator({ baudRate, faults });
+        sim = new Esp300Simulator({ baudRate, faults, profile });
       } else if (device?.type === 'MaiTai') {
-        sim = new MaiTaiSimulator({ baudRate, faults, v4Offset });
+        sim = new MaiTaiSimulator({ baudRate, faults, v4Offset, profile });
       } else if (!device) {
         // Only VISA users: a SCPI instrument on the serial line.
-        sim = new ScpiSerialSimulator({ baudRate, faults });
+        sim = new ScpiSerialSimulator({ baudRate, faults, profile, measurementMs: scpiMeasurementMs(profile) });
       }
       if (!sim) continue; // reported per instrument below
       portPath.set(port, await sim.start());
@@ -97,7 +114,10 @@ export async function startSimulators(config: DaqConfig): Promise<SimulatorSet> 
       if (inst.type !== 'ScpiInstrument') continue;
       const r = parseVisaResource(inst.resource);
       if (r.interface !== 'TCPIP' || resourceMap.has(r.canonical)) continue;
-      const sim = new ScpiTcpSimulator({ faults: faultsFromConfig(inst.sim) });
+      const sim = new ScpiTcpSimulator({
+        faults: faultsFromConfig(inst.sim),
+        measurementMs: scpiMeasurementMs(inst.sim?.profile),
+      });
       resourceMap.set(r.canonical, await sim.start());
       scpi.set(r.canonical, sim);
     }

@@ -1,9 +1,11 @@
 // The MaiTai simulator through the real serialport package: long and short forms in any case,
 // silent set commands, slow sequential replies, tuning that lags the command, the shutter's
-// delay, warm-up, emission and modelock bits, the error buffer and the watchdog.
+// delay, warm-up, emission and modelock bits, the error buffer and the watchdog; model ranges,
+// start states, the diagnostic commands, the baud-rate command, and XON/XOFF flow control.
 
 import t from 'tap';
 import { MaiTaiErrorBits, MaiTaiSimulator, type MaiTaiOptions } from '../src/index.js';
+import { SerialPort } from 'serialport';
 import { SerialClient } from './helpers/serial-client.js';
 
 const handlesBefore = process.getActiveResourcesInfo().length;
@@ -86,7 +88,7 @@ t.test('the shutter: SHUT 1 opens after about a second; SHUTTER:1 (a colon) is n
 });
 
 t.test('ON: an execution error while warming up; then emission, modelock, and power before the shutter', async (t) => {
-  const { sim, ask, send } = await laser(t, { warmupMs: 800 });
+  const { sim, ask, send } = await laser(t, { warmupPercent: 1, warmupMs: 800 });
   const warming = Number((await ask('READ:PCTW?'))!.replace('%', ''));
   t.ok(warming < 100, `warming up: ${warming}%`);
   await send('ON');
@@ -144,6 +146,182 @@ t.test('faults apply to the laser like any instrument', async (t) => {
   t.equal(garbled?.length, 5);
   t.not(garbled, '820nm');
   t.equal(await ask('wav?'), '820nm');
+});
+
+t.test('ON at 0 % starts the diode stabilisation; the pump stays off until ON at 100 %', async (t) => {
+  const { sim, ask, send } = await laser(t, { warmupPercent: 0, warmupMs: 500 });
+  t.equal(await ask('read:pctw?'), '0.00%');
+  await sleep(100);
+  t.equal(await ask('read:pctw?'), '0.00%', 'at 0 % nothing happens by itself');
+  await send('ON');
+  t.same(sim.pendingErrors, [], 'ON at 0 % is not an error');
+  t.equal(await ask('*stb?'), '0', 'stabilising, not emitting');
+  t.ok(sim.warmupPercent > 0, `climbing: ${sim.warmupPercent}%`);
+  while ((await ask('READ:PCTW?')) !== '100.00%') await sleep(50);
+  t.equal(Number(await ask('*stb?')) & 1, 0, 'still off when warm');
+  await send('ON');
+  t.equal(Number(await ask('*stb?')) & 1, 1, 'ON at 100 % turns it on');
+});
+
+t.test('models: tuning range, refused sets outside it, identity and formats', async (t) => {
+  const { sim, ask, send } = await laser(t, { model: 'early-750-850' });
+  t.same([await ask('WAV:MIN?'), await ask('WAV:MAX?')], ['750nm', '850nm']);
+  t.equal(await ask('wav?'), '820nm');
+  t.equal(await ask('*IDN?'), 'Spectra-Physics, MaiTai, xxx, 0453-8620A/5.10/J40-4420H', "the manual's example");
+  t.equal(await ask('READ:PCTW?'), '100%', "the manual's format");
+  await send('WAV 800');
+  await send('WAV 900');
+  t.equal(await ask('WAV?'), '800nm', '900 nm refused: WAV? keeps the last accepted value');
+  t.equal(await ask('SYST:ERR?'), '130 EE + AE', 'an execution error');
+  t.equal(sim.wavelengthNm, 800);
+  t.equal(await ask('READ:HUM?', 300), undefined, 'no humidity query on the early head');
+  t.equal(await ask('SYST:ERR?'), '129 CE + AE');
+  const range = await laser(t, { model: 'early-780-920' });
+  t.same([await range.ask('wav:min?'), await range.ask('wav:max?')], ['780nm', '920nm']);
+  const custom = await laser(t, { minNm: 700, maxNm: 1000, wavelengthNm: 710 });
+  t.same([await custom.ask('wav:min?'), await custom.ask('wav:max?'), await custom.ask('wav?')], ['700nm', '1000nm', '710nm']);
+  t.throws(() => new MaiTaiSimulator({ model: 'early-750-850', wavelengthNm: 900 }), { code: 'DAQ_INVALID_ARGUMENT' });
+});
+
+t.test('start states: emitting, shutter open, wavelength, warm-up, watchdog', async (t) => {
+  const { sim, ask } = await laser(t, { emission: true, shutterOpen: true, wavelengthNm: 900, watchdogS: 0.4 });
+  t.same([await ask('*stb?'), await ask('shut?'), await ask('wav?'), await ask('read:wav?')], ['3', '1', '900nm', '900nm']);
+  t.equal(await ask('read:pow?'), '3.00W');
+  t.equal(await ask('TIM:WATC?'), '0.40');
+  await sleep(600);
+  t.equal(await ask('*stb?'), '0', 'the start watchdog applies');
+  t.equal((await ask('PLAS:AHIS?'))!.split(' ')[0], '056', 'pump history: watchdog expired');
+  t.equal(sim.shutterOpen, true, 'the watchdog does not close the shutter');
+  const fresh = await laser(t);
+  t.equal(await fresh.ask('TIMER:WATCHDOG?'), '3.00', 'power-up watchdog: 3 s (Setup menu)');
+  t.same([await fresh.ask('*stb?'), await fresh.ask('shut?'), await fresh.ask('MODE?')], ['0', '0', 'PPOW']);
+  t.throws(() => new MaiTaiSimulator({ emission: true, warmupPercent: 50 }), { code: 'DAQ_INVALID_ARGUMENT' });
+});
+
+t.test('diagnostic commands: pump, diodes, SHG, RF, history, humidity, unknown ones', async (t) => {
+  const { ask, send } = await laser(t);
+  t.equal(await ask('READ:HUM?'), '7.26%');
+  t.equal(await ask('PLASER:POWER?'), '13.43W', 'commanded pump power');
+  t.equal(await ask('READ:PLAS:POW?'), '0.00W', 'off: no pump power');
+  await send('ON');
+  await send('PLAS:POW 12.5');
+  t.same([await ask('PLAS:POW?'), await ask('READ:PLASER:POWER?')], ['12.50W', '12.50W']);
+  await send('wav 830');
+  t.equal(await ask('PLAS:POW?'), '13.43W', 'WAVelength resets the pump power to the factory value');
+  t.same([await ask('READ:PLAS:DIOD1:CURR?'), await ask('READ:PLASER:DIODE2:TEMPERATURE?')], ['75.1%', '20.7']);
+  t.equal(await ask('READ:PLAS:DIOD3:CURR?', 300), undefined, 'two diodes only');
+  t.equal(await ask('SYST:ERR?'), '193 CE + LO + AE');
+  t.same([await ask('READ:PLAS:SHGS?'), await ask('READ:PLAS:PCUR?'), await ask('PLAS:ERRC?')], ['0S', '75.1%', '0']);
+  t.same([await ask('CONT:PHA?'), await ask('CONTROL:MLENABLE?'), await ask('READ:PDIT?')], ['50.00', '1', '443']);
+  await send('MODE PCUR');
+  await send('PLAS:PCUR 12.5');
+  t.same([await ask('MODE?'), await ask('PLAS:PCUR?'), await ask('READ:PLAS:PCUR?')], ['PCUR', '12.5', '12.5%']);
+  await send('MODE banana');
+  t.equal(await ask('SYST:ERR?'), '194 EE + LO + AE');
+  const head = (await ask('READ:AHIS?'))!.split(' ');
+  t.equal(head.length, 16);
+  t.same(head.slice(0, 5), ['407', '431', '430', '405', '400'], 'most recent first: mode, stable, moving, on, boot');
+  t.equal((await ask('PLAS:HIST?'))!.split(' ')[0], '001', 'pump on, power mode');
+  await send('CONT:MLEN 0');
+  t.equal(Number(await ask('*stb?')) & 2, 0, 'modelocker disabled: not modelocked');
+  t.equal(await ask('CONTROL:DSMPOS?', 300), undefined, 'a DeepSee command: not a Mai Tai one');
+  t.equal(await ask('POWER?'), '3.00W', 'POWer? on the later head');
+  t.equal(await ask('READ:WAVELENGTH??', 300), undefined, 'a doubled ? is not understood');
+  t.equal(await ask('SYST:ERR?'), '193 CE + LO + AE');
+  t.equal(await ask('SYST:ERR?'), '193 CE + LO + AE');
+  t.equal(await ask('SYST:ERR?'), '64 LO');
+});
+
+t.test('SYSTem:COMMunications:SERial:BAUD: the laser talks at the new rate', async (t) => {
+  const sim = new MaiTaiSimulator({ replyMs: 5 });
+  t.teardown(() => sim.close());
+  const path = await sim.start();
+  const c = await SerialClient.open(path, 9600);
+  await c.write('SYST:COMM:SER:BAUD 115200\n');
+  await sleep(20);
+  t.equal(await c.query('syst:err?\n'), '130 EE + AE', "115200 is not in the manual's list");
+  await c.write('SYST:COMM:SER:BAUD 19200\n');
+  await sleep(20);
+  t.equal(await c.query('wav?\n', '\n', 300), undefined, 'at 9600 the laser no longer understands');
+  await c.close();
+  const fast = await SerialClient.open(path, 19200);
+  t.teardown(() => fast.close());
+  t.equal(await fast.query('wav?\n'), '820nm');
+  t.equal(sim.baudRate, 19200);
+});
+
+/** A port with XON/XOFF (termios IXON|IXOFF), collecting every byte it receives. */
+async function flowPort(path: string, xon: boolean) {
+  const port = new SerialPort({ path, baudRate: 9600, xon, xoff: xon, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+  const chunks: Buffer[] = [];
+  port.on('data', (d: Buffer) => chunks.push(d));
+  const write = (text: string) => new Promise<void>((resolve, reject) => port.write(text, (e) => (e ? reject(e) : resolve())));
+  const received = () => Buffer.concat(chunks);
+  const close = () => new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve()));
+  return { write, received, close };
+}
+
+t.test('XON/XOFF: a client with flow control never sees XON/XOFF and its tty waits; nothing is lost', async (t) => {
+  const sim = new MaiTaiSimulator({ profile: 'hardware', replyMs: 300, setMs: 300 });
+  t.teardown(() => sim.close());
+  const p = await flowPort(await sim.start(), true);
+  t.teardown(() => p.close());
+  const begun = performance.now();
+  await p.write('*idn?\n');
+  await sleep(60); // the laser has sent XOFF by now
+  await p.write('wav?\n'); // held by the client's tty until XON
+  while (!p.received().toString('latin1').includes('nm\n') && performance.now() - begun < 3000) await sleep(20);
+  const elapsed = performance.now() - begun;
+  t.equal(p.received().toString('latin1'), `${IDN}\n820nm\n`, 'both answered, no 0x11/0x13 in the data');
+  t.ok(elapsed >= 600, `the second command waited for XON: ${elapsed.toFixed(0)} ms`);
+  t.equal(sim.overrunCommands, 0);
+  t.ok(sim.flowCounters.xoffSent >= 1, 'the laser did send XOFF');
+});
+
+t.test('XON/XOFF: a client without flow control sees the bytes, and what it sends while busy is lost', async (t) => {
+  const sim = new MaiTaiSimulator({ profile: 'hardware', replyMs: 300, setMs: 300 });
+  t.teardown(() => sim.close());
+  const p = await flowPort(await sim.start(), false);
+  t.teardown(() => p.close());
+  await p.write('*idn?\n');
+  await sleep(60);
+  await p.write('wav?\n'); // arrives while the laser is busy: lost
+  await sleep(800);
+  const data = p.received();
+  t.equal(data[0], 0x13, 'XOFF first');
+  t.ok(data.includes(0x11), 'then XON');
+  t.equal(data.toString('latin1').replace(/[\x11\x13]/g, ''), `${IDN}\n`, 'only the first command was answered');
+  t.same(sim.flowCounters, { xoffSent: 1, overrunBytes: 5, overrunCommands: 1 });
+  await p.write('wav?\n');
+  await sleep(500);
+  t.match(
+    p
+      .received()
+      .toString('latin1')
+      .replace(/[\x11\x13]/g, ''),
+    /820nm\n$/,
+    'after XON it is heard again',
+  );
+});
+
+t.test('profile fast sends no XON/XOFF; profile hardware answers in 2 s by default', async (t) => {
+  const fast = new MaiTaiSimulator({ replyMs: 5 });
+  t.teardown(() => fast.close());
+  const f = await flowPort(await fast.start(), false);
+  t.teardown(() => f.close());
+  await f.write('wav?\nread:wav?\n');
+  await sleep(150);
+  t.equal(f.received().toString('latin1'), '820nm\n820nm\n', 'no flow-control bytes, nothing lost');
+  const hw = new MaiTaiSimulator({ profile: 'hardware' });
+  t.teardown(() => hw.close());
+  const h = await flowPort(await hw.start(), true);
+  t.teardown(() => h.close());
+  const begun = performance.now();
+  await h.write('wav?\n');
+  while (!h.received().includes(0x0a) && performance.now() - begun < 4000) await sleep(20);
+  const ms = performance.now() - begun;
+  t.ok(ms >= 2000 && ms < 2500, `one reply in ${ms.toFixed(0)} ms`);
 });
 
 t.test('no handles are left open', async (t) => {

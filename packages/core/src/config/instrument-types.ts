@@ -20,7 +20,28 @@ export const BAUD_RATES = [300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115
 /** The line settings of a serial port; instruments sharing a port must agree on all of them. */
 export const SERIAL_LINE_KEYS = ['baud_rate', 'data_bits', 'parity', 'stop_bits', 'flow_control'] as const;
 
-function serialFields(baud: number, manual: string): Record<string, JsonSchema> {
+/** The reply timeout every serial type has; the default is the instrument's, with the reason. */
+function timeoutField(def: number, why: string): JsonSchema {
+  return {
+    type: 'integer',
+    minimum: 10,
+    maximum: 600000,
+    default: def,
+    description: `How long the driver waits for one reply, in ms. Default ${def}: ${why}.`,
+  };
+}
+
+function moveTimeoutField(def: number, why: string): JsonSchema {
+  return {
+    type: 'integer',
+    minimum: 100,
+    maximum: 3600000,
+    default: def,
+    description: `How long a move or a home may take before the driver reports a timeout, in ms. Default ${def}: ${why}.`,
+  };
+}
+
+function serialFields(baud: number, manual: string, flow: 'none' | 'rtscts' | 'xonxoff' = 'none'): Record<string, JsonSchema> {
   return {
     serial_port: {
       type: 'string',
@@ -32,7 +53,7 @@ function serialFields(baud: number, manual: string): Record<string, JsonSchema> 
     data_bits: { enum: [7, 8], default: 8, description: 'Data bits per character.' },
     parity: { enum: ['none', 'even', 'odd'], default: 'none', description: 'Parity.' },
     stop_bits: { enum: [1, 2], default: 1, description: 'Stop bits.' },
-    flow_control: { enum: ['none', 'rtscts', 'xonxoff'], default: 'none', description: 'Flow control.' },
+    flow_control: { enum: ['none', 'rtscts', 'xonxoff'], default: flow, description: 'Flow control.' },
     sim: SIM_FAULTS_FIELD,
   };
 }
@@ -52,7 +73,7 @@ export const SIM_FAULTS_FIELD: JsonSchema = {
   type: 'object',
   additionalProperties: false,
   description:
-    'Simulator fault injection (simulate = true only): latency_ms added to every reply; drop_probability, corrupt_probability and late_probability (0-1) of a reply being dropped, garbled or sent late_ms late; seed makes the faults repeatable; v4_offset is added to readings V4 gets.',
+    'Simulator settings (simulate = true only): profile "hardware" gives the real device\'s response, move and stall times ("fast", the default, answers as quickly as the line allows); latency_ms added to every reply; drop_probability, corrupt_probability and late_probability (0-1) of a reply being dropped, garbled or sent late_ms late; seed makes the faults repeatable; v4_offset is added to readings V4 gets.',
   properties: {
     latency_ms: { type: 'number', minimum: 0, maximum: 60000, default: 0 },
     drop_probability: { type: 'number', minimum: 0, maximum: 1, default: 0 },
@@ -60,6 +81,7 @@ export const SIM_FAULTS_FIELD: JsonSchema = {
     late_probability: { type: 'number', minimum: 0, maximum: 1, default: 0 },
     late_ms: { type: 'number', minimum: 0, maximum: 600000, default: 0 },
     seed: { type: 'integer', minimum: 0, default: 1 },
+    profile: { enum: ['fast', 'hardware'], default: 'fast' },
     v4_offset: {
       type: 'number',
       description:
@@ -88,16 +110,26 @@ const elliptecFields: Record<string, JsonSchema> = {
     description: 'Bus address 0-F of this device on its RS-485 bus; devices sharing a serial_port need distinct addresses.',
   },
   poll_hz: pollHz(2, 'a `gp` position query is ~13 bytes at 9600 baud, leaving the bus free for moves'),
+  timeout_ms: timeoutField(
+    1000,
+    'a device answers a query within tens of ms; hardware-tested drivers allow 2-3 s, a second leaves the bus free sooner after a lost reply',
+  ),
+  move_timeout_ms: moveTimeoutField(
+    30000,
+    'hardware-tested drivers allow 30 s for moves and homes (slow velocity settings, long homes)',
+  ),
 };
 
 const newportFields: Record<string, JsonSchema> = {
   ...serialFields(9600, '1830-C manual: 9600 8N1, no flow control'),
   poll_hz: pollHz(2, 'a reading takes up to ~0.5 s with the slow filter'),
+  timeout_ms: timeoutField(2000, 'a reading takes up to ~0.5 s with the slow filter; hardware-tested drivers use 2 s'),
   wavelength_nm: {
     type: 'integer',
-    minimum: 300,
-    maximum: 1100,
-    description: 'Calibration wavelength set at start-up (`Wnnnn`); unset leaves the meter as it is.',
+    minimum: 1,
+    maximum: 9999,
+    description:
+      'Calibration wavelength set at start-up (`Wnnnn`); unset leaves the meter as it is. The range depends on the detector head (818-SL ~400-1100 nm, 818-IR ~780-1800 nm): the meter decides, and a refused value is reported at start-up.',
   },
   filter: {
     enum: ['slow', 'medium', 'fast'],
@@ -107,13 +139,15 @@ const newportFields: Record<string, JsonSchema> = {
 };
 
 const maitaiFields: Record<string, JsonSchema> = {
-  ...serialFields(9600, 'MaiTai manual: RS-232 at 9600 8N1; the USB port runs at 115200'),
+  ...serialFields(9600, 'MaiTai manual: RS-232 at 9600 8N1 with XON/XOFF flow control', 'xonxoff'),
   poll_hz: pollHz(1, 'replies can take over 1 s and queries must be strictly sequential'),
+  timeout_ms: timeoutField(5000, 'replies were seen to take 2 s and more on hardware'),
   wavelength_nm: {
     type: 'integer',
-    minimum: 690,
-    maximum: 1040,
-    description: 'Wavelength commanded at start-up (`wav`); unset leaves the laser as it is.',
+    minimum: 600,
+    maximum: 1100,
+    description:
+      'Wavelength commanded at start-up (`wav`); unset leaves the laser as it is. The tuning range depends on the model: the driver reads it (`WAVelength:MIN?`/`MAX?`) and refuses a value outside it.',
   },
 };
 
@@ -149,6 +183,11 @@ export const INSTRUMENT_TYPES: readonly InstrumentTypeSpec[] = [
     description: 'Newport ESP300 three-axis motion controller.',
     fields: {
       ...serialFields(19200, 'ESP300 manual: 19200 8N1; the manual describes RTS/CTS, units are known to work without it'),
+      timeout_ms: timeoutField(
+        6000,
+        'the controller is silent for 2-5 s after an axis hits a travel limit (EPICS drvESP300 uses 5 s)',
+      ),
+      move_timeout_ms: moveTimeoutField(120000, 'a home search over a long stage at the home velocity takes minutes at worst'),
       axes: {
         type: 'array',
         items: { type: 'integer', minimum: 1, maximum: 3 },

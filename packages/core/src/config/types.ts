@@ -25,11 +25,15 @@ export interface SimFaultsConfig {
   seed: number;
   /** Added to readings served to V4 (Newport1830C W, MaiTai power W, Elliptec pulses). */
   v4_offset?: number;
+  /** "fast" (default): answers as fast as the line allows; "hardware": the real device's response, move and stall times. */
+  profile: 'fast' | 'hardware';
 }
 
 export interface SerialInstrumentBase extends InstrumentBase, SerialLineSettings {
   serial_port: string;
   poll_hz: number;
+  /** How long the driver waits for one reply. */
+  timeout_ms: number;
   sim?: SimFaultsConfig;
 }
 
@@ -37,6 +41,8 @@ export interface ElliptecConfig extends SerialInstrumentBase {
   type: 'Elliptec';
   /** Upper-case hex digit "0"-"F" (integers in the file are normalised). */
   address: string;
+  /** How long a move or a home may take before the driver gives up. */
+  move_timeout_ms: number;
 }
 
 export interface Newport1830CConfig extends SerialInstrumentBase {
@@ -54,6 +60,8 @@ export interface MaiTaiConfig extends SerialInstrumentBase {
 export interface Esp300Config extends SerialInstrumentBase {
   type: 'ESP300';
   axes: number[];
+  /** How long a move or a home search may take (waitSettled, home). */
+  move_timeout_ms: number;
 }
 
 export interface MockPowerConfig extends InstrumentBase {

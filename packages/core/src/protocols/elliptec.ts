@@ -21,8 +21,26 @@ export const ELLIPTEC_STATUS: Readonly<Record<number, string>> = {
   0x0d: 'over current',
 };
 
-/** Device types whose travel is an angle: the IN reply gives pulses per revolution, not per mm. */
-const ROTARY_TYPES = new Set([0x08, 0x0e, 0x12]);
+/**
+ * The IN reply's type is the ELL model number in hex. Rotary mounts and stages (ELL8, ELL14,
+ * ELL16, ELL18, ELL21, ELL22) report pulses per revolution; linear stages (ELL7, ELL10, ELL17,
+ * ELL20) and the ELL15 iris pulses per mm. Sources: TapyrLabs/tl_elliptec devices/models.py and
+ * docs/guide/units.md, few-cycle's ELLxx.py model codes, rwpeterson/elliptec and
+ * gabrielbenedikt/elliptecpp device groups (docs/protocols.md).
+ */
+const ROTARY_TYPES = new Set([0x08, 0x0e, 0x10, 0x12, 0x15, 0x16]);
+/**
+ * Multi-position (indexed) sliders: slots, not a continuous travel. Their IN reply gives 0
+ * pulses per unit (real ELL6 and ELL9 replies) and positions are in mm: slot k sits at k ×
+ * pitch (31 mm on ELL6/ELL9: `gp` answers 0x1F, 0x3E, 0x5D; about 19 mm on ELL12, unconfirmed).
+ */
+export const ELLIPTEC_SLIDERS: Readonly<Record<number, { slots: number; pitchMm: number }>> = {
+  0x06: { slots: 2, pitchMm: 31 },
+  0x09: { slots: 4, pitchMm: 31 },
+  0x0c: { slots: 6, pitchMm: 19 },
+};
+
+export type ElliptecKind = 'rotary' | 'linear' | 'slider';
 
 export interface ElliptecInfo {
   address: string;
@@ -32,12 +50,18 @@ export interface ElliptecInfo {
   year: number;
   firmware: string;
   hardware: string;
-  /** Travel in mm or degrees. */
+  /** Travel in mm or degrees (for a slider: the last slot's position in mm). */
   travel: number;
+  kind: ElliptecKind;
   rotary: boolean;
-  /** Pulses per degree (rotary) or per mm (linear). */
+  /** Pulses per degree (rotary) or per mm (linear); for a slider, position units (mm) per mm: 1. */
   pulsesPerUnit: number;
-  unit: 'deg' | 'mm';
+  unit: 'deg' | 'mm' | 'slot';
+  /** Sliders only: number of slots and their pitch in mm. */
+  slots?: number;
+  pitchMm?: number;
+  /** Characters after the 30 the manual defines (reported for some firmware; kept, not parsed). */
+  extra?: string;
 }
 
 export type ElliptecReply =
@@ -54,16 +78,25 @@ export function encodePulses(pulses: number): string {
   return (n >>> 0).toString(16).toUpperCase().padStart(8, '0');
 }
 
+/**
+ * A position field: 8 hex digits are a 32-bit two's-complement number; some firmware sends
+ * fewer digits for small positions (`3PO0`, even `3PO` for 0: rust-daq's ELL14 driver handles
+ * both), which are read as a plain non-negative number.
+ */
 export function decodePulses(hex: string): number {
-  return Number.parseInt(hex, 16) | 0;
+  if (hex === '') return 0;
+  return hex.length === 8 ? Number.parseInt(hex, 16) | 0 : Number.parseInt(hex, 16);
 }
 
+/** The IN data: 30 characters at fixed offsets; characters after them are tolerated and kept. */
 function parseInfo(address: string, d: string): ElliptecInfo | undefined {
-  if (!/^[0-9A-Fa-f]{2}[0-9A-Za-z]{8}\d{4}[0-9A-Fa-f]{4}[0-9A-Fa-f]{4}[0-9A-Fa-f]{8}$/.test(d)) return undefined;
+  if (!/^[0-9A-Fa-f]{2}[0-9A-Za-z]{8}\d{4}[0-9A-Fa-f]{4}[0-9A-Fa-f]{4}[0-9A-Fa-f]{8}/.test(d)) return undefined;
   const model = Number.parseInt(d.slice(0, 2), 16);
-  const rotary = ROTARY_TYPES.has(model);
+  const slider = ELLIPTEC_SLIDERS[model];
+  const kind: ElliptecKind = slider ? 'slider' : ROTARY_TYPES.has(model) ? 'rotary' : 'linear';
   const pulses = Number.parseInt(d.slice(22, 30), 16);
-  if (pulses <= 0) return undefined;
+  if (pulses <= 0 && !slider) return undefined;
+  const extra = d.slice(30).trim();
   return {
     address,
     model,
@@ -72,10 +105,14 @@ function parseInfo(address: string, d: string): ElliptecInfo | undefined {
     firmware: d.slice(14, 16),
     hardware: d.slice(16, 18),
     travel: Number.parseInt(d.slice(18, 22), 16),
-    rotary,
-    // Rotary devices report pulses per revolution (143360 for an ELL14); linear ones per mm.
-    pulsesPerUnit: rotary ? pulses / 360 : pulses,
-    unit: rotary ? 'deg' : 'mm',
+    kind,
+    rotary: kind === 'rotary',
+    // Rotary devices report pulses per revolution (143360 for an ELL14); linear ones per mm;
+    // sliders take positions in mm.
+    pulsesPerUnit: kind === 'rotary' ? pulses / 360 : kind === 'linear' ? pulses : 1,
+    unit: kind === 'rotary' ? 'deg' : kind === 'linear' ? 'mm' : 'slot',
+    ...(slider ? { slots: slider.slots, pitchMm: slider.pitchMm } : {}),
+    ...(extra ? { extra } : {}),
   };
 }
 
@@ -92,7 +129,7 @@ export function parseElliptecReply(address: string, line: string): ElliptecReply
     const header = text.slice(i + 1, i + 3);
     if (!/^[A-Z]{2}$/.test(header)) continue;
     const data = text.slice(i + 3);
-    if (header === 'PO' && /^[0-9A-Fa-f]{8}$/.test(data)) return { kind: 'position', pulses: decodePulses(data) };
+    if (header === 'PO' && /^[0-9A-Fa-f]{0,8}$/.test(data)) return { kind: 'position', pulses: decodePulses(data) };
     if (header === 'GS' && /^[0-9A-Fa-f]{1,2}$/.test(data)) {
       const code = Number.parseInt(data, 16);
       return { kind: 'status', code, text: ELLIPTEC_STATUS[code] ?? `status 0x${data}` };

@@ -43,3 +43,30 @@ export function parseEsp300Number(instrument: string, command: string, reply: st
 export function esp300Value(v: number): string {
   return Number(v.toFixed(6)).toString();
 }
+
+/**
+ * `SN?` unit codes (ESP300 manual, SN command; every driver uses 0-11 though the manual's range
+ * line says 0-10). The unit is a label the controller applies to every position of the axis.
+ */
+export const ESP300_UNITS: readonly string[] = [
+  'counts',
+  'steps',
+  'mm',
+  'um',
+  'in',
+  'mil',
+  'uin',
+  'deg',
+  'grad',
+  'rad',
+  'mrad',
+  'urad',
+];
+
+/** Axis error codes (axis × 100 + code) that mean the stage ran into a limit, with what to do. */
+export const ESP300_LIMIT_ERRORS: Readonly<Record<number, string>> = {
+  4: 'positive hardware limit (travel end switch)',
+  5: 'negative hardware limit (travel end switch)',
+  6: 'positive software limit (SR)',
+  7: 'negative software limit (SL)',
+};

@@ -1,21 +1,31 @@
 // Talks to a Spectra-Physics MaiTai for both V2 and V4 drivers: strictly one query at a time
 // (replies interleave otherwise; the per-instrument queue and the lease guarantee it),
-// LF-terminated, and replies can take over a second.
+// LF-terminated, XON/XOFF on the line (the manual's setting), and replies can take seconds.
+// Set commands are silent on the laser, so each one is checked: a wavelength is read back
+// (`WAVelength?` returns the last accepted value) and the tuning range is read from the
+// laser, since it differs between models.
 
+import { DaqError } from '../errors.js';
 import { SerialChannel, badReply } from '../runtime/serial-channel.js';
 import { parseMaiTaiFlag, parseMaiTaiValue } from './maitai.js';
 
-const REPLY_TIMEOUT_MS = 2000;
+/** Replies were seen to take 2 s and more on hardware; public drivers allow 5-10 s. */
+export const MAITAI_REPLY_TIMEOUT_MS = 5000;
 const SHUTTER_WAIT_MS = 2500;
 
 export class MaiTaiDevice {
+  /** The tuning range read from the laser (`WAVelength:MIN?`/`MAX?`), once identified. */
+  range: { min: number; max: number } | undefined;
+
   constructor(
     private readonly channel: SerialChannel,
     private readonly instrument: string,
+    private readonly replyTimeoutMs = MAITAI_REPLY_TIMEOUT_MS,
   ) {}
 
   query(command: string): Promise<string> {
-    return this.channel.query(`${command}\n`, '\n', REPLY_TIMEOUT_MS);
+    // XON/XOFF bytes that reach us (a line without software flow control) are not part of a reply.
+    return this.channel.query(`${command}\n`, '\n', this.replyTimeoutMs).then((r) => r.replace(/[\x11\x13\r]/g, ''));
   }
 
   write(command: string): Promise<void> {
@@ -26,10 +36,19 @@ export class MaiTaiDevice {
     return parseMaiTaiValue(this.instrument, command, await this.query(command), unit);
   }
 
+  /** `*IDN?`, then the tuning range of this model. */
   async identify(): Promise<string> {
     const idn = (await this.query('*idn?')).trim();
     if (!/maitai|mai tai|spectra/i.test(idn)) throw badReply(this.instrument, '*idn?', idn, 'a Spectra-Physics MaiTai identity');
+    this.range = { min: await this.value('wav:min?', 'nm'), max: await this.value('wav:max?', 'nm') };
     return idn;
+  }
+
+  /** How the laser was found (shutter, emission), for the start-up report: the driver changes neither unasked. */
+  async describeState(): Promise<string> {
+    const [shutter, emission] = [await this.shutter(), await this.emission()];
+    const r = this.range ? `, tunes ${this.range.min}-${this.range.max} nm` : '';
+    return `shutter ${shutter ? 'OPEN' : 'closed'}, emission ${emission ? 'on' : 'off'}${r}`;
   }
 
   /** The actual wavelength, which follows the commanded one over seconds while tuning. */
@@ -41,8 +60,33 @@ export class MaiTaiDevice {
     return this.value('wav?', 'nm');
   }
 
-  setWavelength(nm: number): Promise<void> {
-    return this.write(`wav ${nm}`);
+  /**
+   * Commands a wavelength within the range the laser reported (nothing is sent outside it), then
+   * reads the commanded value back: a set the laser refused is reported with its error.
+   */
+  async setWavelength(nm: number): Promise<void> {
+    const r = this.range;
+    if (r && (nm < r.min || nm > r.max))
+      throw new DaqError(
+        'DAQ_INVALID_ARGUMENT',
+        `${this.instrument}: ${nm} nm is outside this laser's tuning range ${r.min}-${r.max} nm (WAVelength:MIN?/MAX?); nothing was sent`,
+        {
+          instrument: this.instrument,
+        },
+      );
+    await this.write(`wav ${nm}`);
+    const now = await this.commandedWavelength();
+    if (now !== nm) {
+      const error = (await this.query('syst:err?').catch(() => 'no answer to SYST:ERR?')).trim();
+      throw new DaqError(
+        'DAQ_INSTRUMENT',
+        `${this.instrument}: the laser did not accept "wav ${nm}": it stays commanded to ${now} nm (SYST:ERR? ${JSON.stringify(error)})`,
+        {
+          instrument: this.instrument,
+          command: `wav ${nm}`,
+        },
+      );
+    }
   }
 
   power(): Promise<number> {

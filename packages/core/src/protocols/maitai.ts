@@ -3,8 +3,12 @@
 
 import { DaqError } from '../errors.js';
 
+/** The V2 API's fixed range (pinned); the device client checks the range each laser reports. */
 export const MAITAI_MIN_NM = 690;
 export const MAITAI_MAX_NM = 1040;
+/** Wide enough for every MaiTai model (690-1040 HP/DeepSee, 710-990 BB, 750-850 early units): commands are first checked against this, then against the laser's own range. */
+export const MAITAI_ANY_MIN_NM = 600;
+export const MAITAI_ANY_MAX_NM = 1100;
 
 /** What a MaiTai driver reports per poll, in both subsystems. */
 export const MAITAI_CHANNELS = [

@@ -4,7 +4,13 @@
 
 import { DaqError } from '../errors.js';
 
-export const NEWPORT_UNITS = { 1: 'W', 2: 'dBm', 3: 'dB', 4: 'REL' } as const;
+/**
+ * U1-U4. Sources disagree on U2/U3; three independent drivers (Lantz, written from the manual;
+ * Hayden Jones' GPIB driver, whose docstring says "1 is W, 2 is dB, 3 is dBm, and 4 is REL";
+ * Instrumental's get_units) agree on U2 = dB, U3 = dBm (docs/protocols.md). The driver only
+ * ever selects U1.
+ */
+export const NEWPORT_UNITS = { 1: 'W', 2: 'dB', 3: 'dBm', 4: 'REL' } as const;
 export const NEWPORT_FILTERS = { slow: 'F1', medium: 'F2', fast: 'F3' } as const;
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([Ee][+-]?\d+)?$/;
@@ -29,9 +35,12 @@ export function parseNewportReading(instrument: string, reply: string): number {
   );
 }
 
-/** `Wnnnn`: four digits, 300-1100 nm. */
+/** `Wnnnn`: four digits; which wavelengths the meter accepts depends on its detector head. */
 export function newportWavelengthCommand(nm: number): string {
-  if (!Number.isInteger(nm) || nm < 300 || nm > 1100)
-    throw new DaqError('DAQ_INVALID_ARGUMENT', `Newport 1830-C wavelength must be an integer 300-1100 nm, got ${nm}`);
+  if (!Number.isInteger(nm) || nm < 1 || nm > 9999)
+    throw new DaqError(
+      'DAQ_INVALID_ARGUMENT',
+      `Newport 1830-C wavelength must be an integer of at most four digits (nm), got ${nm}`,
+    );
   return `W${String(nm).padStart(4, '0')}`;
 }

@@ -20,7 +20,10 @@ export class ElliptecV2 extends LegacyInstrument<ElliptecConfig> {
       instrument: config.id,
       timeoutMs: context.leaseTimeoutMs,
     });
-    this.device = new ElliptecDevice(channel, config.address, config.id);
+    this.device = new ElliptecDevice(channel, config.address, config.id, {
+      replyTimeoutMs: config.timeout_ms,
+      moveTimeoutMs: config.move_timeout_ms,
+    });
   }
 
   readonly commands: CommandTable = {

@@ -22,7 +22,7 @@ export class MaiTaiV2 extends LegacyInstrument<MaiTaiConfig> {
       instrument: config.id,
       timeoutMs: context.leaseTimeoutMs,
     });
-    this.device = new MaiTaiDevice(channel, config.id);
+    this.device = new MaiTaiDevice(channel, config.id, config.timeout_ms);
   }
 
   readonly commands: CommandTable = {
@@ -42,8 +42,9 @@ export class MaiTaiV2 extends LegacyInstrument<MaiTaiConfig> {
 
   async connect(): Promise<string> {
     const idn = await this.device.identify();
+    const found = await this.device.describeState();
     if (this.config.wavelength_nm !== undefined) await this.device.setWavelength(this.config.wavelength_nm);
-    return idn;
+    return `${idn} (${found})`;
   }
 
   channels() {

@@ -19,7 +19,7 @@ export class Newport1830CV2 extends LegacyInstrument<Newport1830CConfig> {
       instrument: config.id,
       timeoutMs: context.leaseTimeoutMs,
     });
-    this.device = new Newport1830CDevice(channel, config.id);
+    this.device = new Newport1830CDevice(channel, config.id, config.timeout_ms);
   }
 
   readonly commands: CommandTable = {
@@ -34,7 +34,7 @@ export class Newport1830CV2 extends LegacyInstrument<Newport1830CConfig> {
 
   async connect(): Promise<string> {
     const nm = await this.device.setup(this.config);
-    return `Newport 1830-C at ${this.config.serial_port}, wavelength ${nm} nm, units W`;
+    return `Newport 1830-C at ${this.config.serial_port}, wavelength ${nm} nm, units W (${this.device.describeFound()})`;
   }
 
   channels() {

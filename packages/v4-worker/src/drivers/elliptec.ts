@@ -1,8 +1,17 @@
 // V4 Elliptec driver: one device of a shared RS-485 bus as a single-axis MotionController.
 // Absolute targets are checked against the travel the device reports before anything is
-// sent; relative moves are left to the device, which answers GS0C beyond its travel.
+// sent; relative moves are left to the device, which answers GS0C beyond its travel. A
+// multi-position slider (ELL6/ELL9/ELL12) moves by slot: positions 0 … slots-1.
 
-import { DaqError, ElliptecDevice, SerialChannel, type DriverContext, type ElliptecConfig, type Reading } from '@daq/core';
+import {
+  DaqError,
+  ELLIPTEC_MOVE_TIMEOUT_MS,
+  ElliptecDevice,
+  SerialChannel,
+  type DriverContext,
+  type ElliptecConfig,
+  type Reading,
+} from '@daq/core';
 import { motionCommands, type AxisLimits, type MotionController } from '../traits.js';
 import { V4Instrument } from '../v4-instrument.js';
 
@@ -19,7 +28,10 @@ export class ElliptecMotion extends V4Instrument<ElliptecConfig> implements Moti
       instrument: config.id,
       timeoutMs: context.leaseTimeoutMs,
     });
-    this.device = new ElliptecDevice(channel, config.address, config.id);
+    this.device = new ElliptecDevice(channel, config.address, config.id, {
+      replyTimeoutMs: config.timeout_ms,
+      moveTimeoutMs: config.move_timeout_ms,
+    });
     this.commands = motionCommands(this);
   }
 
@@ -43,7 +55,8 @@ export class ElliptecMotion extends V4Instrument<ElliptecConfig> implements Moti
   async limits(axis?: number): Promise<AxisLimits> {
     this.axisOf(this.axes, axis);
     const i = this.device.identity;
-    // A rotation mount turns without end; a linear stage stops at its travel.
+    // A rotation mount turns without end; a linear stage stops at its travel; a slider has slots.
+    if (i.kind === 'slider') return { min: 0, max: i.slots! - 1 };
     return i.rotary ? { min: -Infinity, max: Infinity } : { min: 0, max: i.travel };
   }
 
@@ -74,7 +87,7 @@ export class ElliptecMotion extends V4Instrument<ElliptecConfig> implements Moti
   }
 
   /** Elliptec moves answer when they end, so a settled device is one that is not busy. */
-  async waitSettled(axis?: number, timeoutMs = 10_000): Promise<number> {
+  async waitSettled(axis?: number, timeoutMs = this.config.move_timeout_ms ?? ELLIPTEC_MOVE_TIMEOUT_MS): Promise<number> {
     this.axisOf(this.axes, axis);
     const deadline = performance.now() + timeoutMs;
     for (;;) {

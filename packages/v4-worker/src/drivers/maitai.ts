@@ -2,8 +2,8 @@
 
 import {
   MAITAI_CHANNELS,
-  MAITAI_MAX_NM,
-  MAITAI_MIN_NM,
+  MAITAI_ANY_MAX_NM,
+  MAITAI_ANY_MIN_NM,
   MaiTaiDevice,
   SerialChannel,
   type DriverContext,
@@ -25,17 +25,19 @@ export class MaiTaiLaser extends V4Instrument<MaiTaiConfig> implements Laser {
       instrument: config.id,
       timeoutMs: context.leaseTimeoutMs,
     });
-    this.device = new MaiTaiDevice(channel, config.id);
+    this.device = new MaiTaiDevice(channel, config.id, config.timeout_ms);
     this.commands = {
-      ...laserCommands(this, MAITAI_MIN_NM, MAITAI_MAX_NM),
+      // Any MaiTai model; the driver then checks the range this laser reports.
+      ...laserCommands(this, MAITAI_ANY_MIN_NM, MAITAI_ANY_MAX_NM),
       emission: { params: [], description: 'true while the laser emits (status byte bit 0).', run: () => this.device.emission() },
     };
   }
 
   async initialize(): Promise<string> {
     const idn = await this.device.identify();
+    const found = await this.device.describeState();
     if (this.config.wavelength_nm !== undefined) await this.device.setWavelength(this.config.wavelength_nm);
-    return idn;
+    return `${idn} (${found})`;
   }
 
   channels() {

@@ -16,7 +16,7 @@ export class Newport1830CMeter extends V4Instrument<Newport1830CConfig> implemen
       instrument: config.id,
       timeoutMs: context.leaseTimeoutMs,
     });
-    this.device = new Newport1830CDevice(channel, config.id);
+    this.device = new Newport1830CDevice(channel, config.id, config.timeout_ms);
     this.commands = {
       ...powerMeterCommands(this),
       setAttenuator: {
@@ -29,7 +29,7 @@ export class Newport1830CMeter extends V4Instrument<Newport1830CConfig> implemen
 
   async initialize(): Promise<string> {
     const nm = await this.device.setup(this.config);
-    return `Newport 1830-C at ${this.config.serial_port}, ${nm} nm`;
+    return `Newport 1830-C at ${this.config.serial_port}, ${nm} nm, units W (${this.device.describeFound()})`;
   }
 
   channels() {
