@@ -119,7 +119,7 @@ t.test(
 
     // polars (Rust Arrow) reads the same file and agrees.
     const df = pl.readIPCStream(bytes);
-    t.same(df.columns, ['timestamp', 'subsystem', 'instrument', 'channel', 'value', 'unit']);
+    t.same(df.columns, ['timestamp', 'subsystem', 'instrument', 'channel', 'value', 'unit', 'flag']);
     t.equal(df.height, table.numRows);
     const counts = df.groupBy('instrument').len().sort('instrument');
     t.same(
