@@ -48,11 +48,15 @@ export class Newport1830CDevice {
     await Newport1830CDevice.settle(io);
   }
 
-  /** One query inside a lease; an echo of the command (a meter with E1) is skipped. */
+  /** One query inside a lease; an echo of the command (a meter with E1) is skipped and reported. */
+  private async askEchoed(io: SerialIo, command: string): Promise<{ line: string; echoed: boolean }> {
+    const line = (await io.query(`${command}\n`, '\n', this.replyTimeoutMs)).replace(/\r$/, '');
+    if (line.trim() !== command) return { line, echoed: false };
+    return { line: (await io.readLine('\n', this.replyTimeoutMs)).replace(/\r$/, ''), echoed: true };
+  }
+
   private async ask(io: SerialIo, command: string): Promise<string> {
-    let line = (await io.query(`${command}\n`, '\n', this.replyTimeoutMs)).replace(/\r$/, '');
-    if (line.trim() === command) line = (await io.readLine('\n', this.replyTimeoutMs)).replace(/\r$/, '');
-    return line;
+    return (await this.askEchoed(io, command)).line;
   }
 
   private query(command: string): Promise<string> {
@@ -76,9 +80,8 @@ export class Newport1830CDevice {
     await this.channel.transaction(async (io) => {
       await io.drain();
       // An echoing meter answers U? with "U?" first: that is how echo is found.
-      const first = (await io.query('U?\n', '\n', this.replyTimeoutMs)).trim();
-      const echo = first === 'U?';
-      const units = echo ? (await io.readLine('\n', this.replyTimeoutMs)).trim() : first;
+      const { line, echoed: echo } = await this.askEchoed(io, 'U?');
+      const units = line.trim();
       this.found = { echo, units: NEWPORT_UNITS[Number(units) as 1] ?? `U${units}` };
       const commands = ['E0', 'U1'];
       if (s.filter !== undefined) commands.push(NEWPORT_FILTERS[s.filter]);
