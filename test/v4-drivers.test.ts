@@ -3,7 +3,7 @@
 // a software limit (read back with TB?), SCPI errors from the queue, MaiTai and Newport.
 
 import t from 'tap';
-import { Clock, type DriverContext, type HostedInstrument } from '@daq/core';
+import { Clock, type DriverContext, type HostedInstrument, type ScpiInstrumentConfig } from '@daq/core';
 import { ElliptecBusSimulator, Esp300Simulator } from '@daq/sim';
 import { ElliptecMotion, Esp300Motion, MaiTaiLaser, Newport1830CMeter, ScpiDevice, createV4Instrument } from '@daq/v4-worker';
 import { mainThreadBroker } from './helpers/main-thread-broker.js';
@@ -169,7 +169,7 @@ t.test('ScpiInstrument: identity from the cache, queries, writes, the error queu
 });
 
 t.test('ScpiInstrument: an overload reply (9.9E37) is a flagged reading with no value, counted, never a number', async (t) => {
-  const base = broker.config.v4.instruments.find((i) => i.id === 'meter')!;
+  const base = broker.config.v4.instruments.find((i) => i.id === 'meter') as ScpiInstrumentConfig;
   const context: DriverContext = { broker: broker.api('v4'), clock: new Clock(), leaseTimeoutMs: 2000 };
   // The 100 mV range cannot hold the simulated 1.23 V: the meter answers +9.90000000E+37.
   const meter = createV4Instrument({ ...base, poll_query: 'MEAS:VOLT:DC? 0.1' }, context) as ScpiDevice;

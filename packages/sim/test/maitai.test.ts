@@ -262,7 +262,6 @@ async function flowPort(path: string, xon: boolean) {
   return { write, received, close };
 }
 
-
 t.test('XON/XOFF: a client without flow control sees the bytes, and what it sends while busy is lost', async (t) => {
   const sim = new MaiTaiSimulator({ profile: 'hardware', replyMs: 300, setMs: 300 });
   t.teardown(() => sim.close());

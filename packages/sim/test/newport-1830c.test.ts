@@ -3,7 +3,7 @@
 // over range and saturation in the status byte, C, zero, hold, auto-calibration, start states,
 // and the filter's reading time with profile 'hardware'.
 
-import t from 'tap';
+import t, { type Test } from 'tap';
 import {
   COMMAND_MS,
   DETECTORS,
@@ -18,8 +18,6 @@ import { SerialClient } from './helpers/serial-client.js';
 const handlesBefore = process.getActiveResourcesInfo().length;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const { PARAM_ERROR, COMMAND_ERROR, SATURATED, OVER_RANGE, BUSY, READ_DONE } = StatusBits;
-
-type Test = { teardown(fn: () => unknown): void; equal(found: unknown, wanted: unknown, message?: string): boolean };
 
 async function meter(t: Test, options: Newport1830COptions = {}) {
   const sim = new Newport1830CSimulator(options);
