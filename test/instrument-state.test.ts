@@ -132,6 +132,66 @@ t.test('1830-C: the detector head decides the wavelength range; a refusal is rep
   await t.rejects(ir.setWavelength(500), { message: /refused 500 nm and stays at 1550 nm/ });
 });
 
+// ---- simulate = true: sim.model picks the device a lab has -----------------------------
+
+t.test('simulate = true: sim.model gives each Elliptec address, the meter head and the laser their model', async (t) => {
+  const broker = await mainThreadBroker(`
+[application]
+simulate = true
+[v4]
+[[v4.instruments]]
+id = "slider"
+type = "Elliptec"
+serial_port = "/dev/sim-bus"
+address = "1"
+sim = { model = "ELL9" }
+[[v4.instruments]]
+id = "mount"
+type = "Elliptec"
+serial_port = "/dev/sim-bus"
+address = "2"
+[[v4.instruments]]
+id = "pm"
+type = "Newport1830C"
+serial_port = "/dev/sim-pm"
+wavelength_nm = 1550
+sim = { model = "818-IR" }
+[[v4.instruments]]
+id = "laser"
+type = "MaiTai"
+serial_port = "/dev/sim-laser"
+wavelength_nm = 900
+sim = { model = "early-750-850" }
+`);
+  t.teardown(() => broker.close());
+  const context: DriverContext = { broker: broker.api('v4'), clock: new Clock(), leaseTimeoutMs: 5000 };
+  const make = (id: string) =>
+    createV4Instrument(
+      broker.config.v4.instruments.find((i) => i.id === id)!,
+      context,
+    );
+  t.match(await make('slider').initialize(), /^ELL9\b.*4 slots/, 'an ELL9 four-position slider at address 1');
+  t.match(await make('mount').initialize(), /^ELL14\b/, 'the default model at address 2');
+  t.match(await make('pm').initialize(), /1550 nm/, 'the IR head takes 1550 nm');
+  await t.rejects(make('laser').initialize(), { message: /900 nm.*750.*850/ }, "outside the early model's tuning range");
+});
+
+t.test('sim.model is checked: an unknown model is a config error naming the choices', async (t) => {
+  await t.rejects(
+    mainThreadBroker(`
+[application]
+simulate = true
+[v4]
+[[v4.instruments]]
+id = "m"
+type = "Elliptec"
+serial_port = "/dev/sim-bus"
+sim = { model = "ELL99" }
+`),
+    { message: /sim\.model.*ELL6.*ELL22/s },
+  );
+});
+
 t.test('no handles left', async (t) => {
   await assertNoNewHandles(t, before);
 });

@@ -497,10 +497,10 @@ export class MaiTaiSimulator extends SerialSimulator {
 
   /**
    * Sends a flow-control byte at once, ahead of queued replies and without faults, as a UART
-   * does. The base class keeps its pty private; this reaches it until it offers a hook.
+   * does.
    */
   private writeFlowByte(byte: number): void {
-    (this as unknown as { pty?: { write(data: Uint8Array): number } }).pty?.write(Uint8Array.of(byte));
+    this.writeNow(Uint8Array.of(byte));
   }
 
   private fail(bit: number): undefined {
@@ -535,9 +535,8 @@ export class MaiTaiSimulator extends SerialSimulator {
     const rate = param === undefined ? NaN : Number(param);
     if (!Number.isInteger(rate)) return this.fail(MaiTaiErrorBits.CMD_ERR);
     if (!BAUD_RATES.includes(rate)) return this.fail(MaiTaiErrorBits.EXE_ERR);
-    // The laser answers at the new rate from now on (the base class reads baudRate for pacing
-    // and for recognising the client's speed; it is readonly only to callers).
-    (this as unknown as { baudRate: number }).baudRate = rate;
+    // The laser answers at the new rate from now on.
+    this.setBaudRate(rate);
     return undefined;
   }
 

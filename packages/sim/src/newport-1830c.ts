@@ -68,10 +68,10 @@ export type Filter = 1 | 2 | 3;
 export type Detector = '818-SL' | '818-IR' | '818-UV';
 
 /** Calibrated wavelength range and lowest signal range of each detector head. */
-export const DETECTORS: Readonly<Record<Detector, { minNm: number; maxNm: number; lowestRange: number }>> = {
-  '818-SL': { minNm: 400, maxNm: 1100, lowestRange: 1 },
-  '818-IR': { minNm: 780, maxNm: 1800, lowestRange: 3 },
-  '818-UV': { minNm: 200, maxNm: 1100, lowestRange: 1 },
+export const DETECTORS: Readonly<Record<Detector, { minNm: number; maxNm: number; lowestRange: number; powerUpNm: number }>> = {
+  '818-SL': { minNm: 400, maxNm: 1100, lowestRange: 1, powerUpNm: 633 },
+  '818-IR': { minNm: 780, maxNm: 1800, lowestRange: 3, powerUpNm: 1064 },
+  '818-UV': { minNm: 200, maxNm: 1100, lowestRange: 1, powerUpNm: 633 },
 };
 
 export interface Newport1830COptions extends SerialSimulatorOptions {
@@ -79,7 +79,7 @@ export interface Newport1830COptions extends SerialSimulatorOptions {
   powerW?: number;
   /** Detector head (default '818-SL'): decides the wavelengths W accepts and the lowest range. */
   detector?: Detector;
-  /** Calibration wavelength at start, nm (default 633); must lie in the detector's range. */
+  /** Calibration wavelength at start, nm (default the head's: 633, IR head 1064); must lie in the detector's range. */
   wavelengthNm?: number;
   /** Echo received command lines (E1) at start; default false, as the meter powers up. */
   echo?: boolean;
@@ -185,7 +185,7 @@ export class Newport1830CSimulator extends SerialSimulator {
     const head = DETECTORS[this.detector];
     if (!head) invalid(`unknown detector "${String(options.detector)}": one of ${Object.keys(DETECTORS).join(', ')}`);
     this.powerW = options.powerW ?? 1e-3;
-    this.wavelengthNm = options.wavelengthNm ?? 633;
+    this.wavelengthNm = options.wavelengthNm ?? head.powerUpNm;
     if (!Number.isInteger(this.wavelengthNm) || this.wavelengthNm < head.minNm || this.wavelengthNm > head.maxNm)
       invalid(`wavelength ${this.wavelengthNm} nm is outside the ${this.detector} head's ${head.minNm}-${head.maxNm} nm`);
     this.echo = options.echo ?? false;

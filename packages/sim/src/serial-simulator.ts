@@ -80,7 +80,7 @@ interface Outgoing {
 
 export abstract class SerialSimulator implements AsyncDisposable {
   readonly faults: FaultInjector;
-  readonly baudRate: number;
+  private rate: number;
   private readonly linkPath: string | undefined;
   private readonly strictBaud: boolean;
   private pty: Pty | undefined;
@@ -108,12 +108,30 @@ export abstract class SerialSimulator implements AsyncDisposable {
   readonly profile: SimProfile;
 
   constructor(options: SerialSimulatorOptions, defaultBaud: number) {
-    this.baudRate = options.baudRate ?? defaultBaud;
+    this.rate = options.baudRate ?? defaultBaud;
     this.faults = new FaultInjector(options.faults);
     this.linkPath = options.linkPath;
     this.strictBaud = options.strictBaud ?? true;
     this.v4Offset = options.v4Offset ?? 0;
     this.profile = options.profile ?? 'fast';
+  }
+
+  /** The line speed the device runs at now: replies are paced by it and a client at another speed gets framing errors. */
+  get baudRate(): number {
+    return this.rate;
+  }
+
+  /** The device switches its UART to another speed (a baud-rate command), from the next byte on. */
+  protected setBaudRate(rate: number): void {
+    this.rate = rate;
+  }
+
+  /**
+   * Writes bytes at once, ahead of queued replies and without faults, as a UART sends a
+   * flow-control character; nothing is written while no client is connected.
+   */
+  protected writeNow(bytes: Uint8Array): void {
+    this.pty?.write(bytes);
   }
 
   /** The client's flow control settings (termios of its end of the line), undefined while disconnected. */

@@ -11,10 +11,10 @@ import {
   type SimFaultsConfig,
 } from '@daq/core';
 import { faultsFromConfig } from './faults.js';
-import { ElliptecBusSimulator } from './elliptec-bus.js';
-import { Newport1830CSimulator } from './newport-1830c.js';
+import { ElliptecBusSimulator, type ElliptecDeviceOptions, type ElliptecModel } from './elliptec-bus.js';
+import { Newport1830CSimulator, type Detector } from './newport-1830c.js';
 import { Esp300Simulator } from './esp300.js';
-import { MaiTaiSimulator } from './maitai.js';
+import { MaiTaiSimulator, type MaiTaiModel } from './maitai.js';
 import { ScpiTcpSimulator } from './scpi-tcp-simulator.js';
 import { ScpiSerialSimulator } from './scpi-serial-simulator.js';
 import type { SerialSimulator } from './serial-simulator.js';
@@ -84,9 +84,14 @@ export async function startSimulators(config: DaqConfig): Promise<SimulatorSet> 
       const profile = simOf(first)?.profile;
       let sim: SerialSimulator | undefined;
       if (device?.type === 'Elliptec') {
-        const addresses = [...new Set(users.filter((u) => u.type === 'Elliptec').map((u) => (u as { address: string }).address))];
+        // One device per address; its model from the first instrument naming that address.
+        const devices = new Map<string, ElliptecDeviceOptions>();
+        for (const u of users) {
+          if (u.type !== 'Elliptec' || devices.has(u.address)) continue;
+          devices.set(u.address, { address: u.address, model: u.sim?.model as ElliptecModel | undefined });
+        }
         sim = new ElliptecBusSimulator({
-          devices: addresses.map((address) => ({ address })),
+          devices: [...devices.values()],
           baudRate,
           faults,
           v4Offset,
@@ -95,11 +100,17 @@ export async function startSimulators(config: DaqConfig): Promise<SimulatorSet> 
       } else if (device?.type === 'Newport1830C') {
         // The driver sets wavelength_nm at start-up; the meter powers up at its own (a configured
         // value outside the default head's range is then refused there, as on a real meter).
-        sim = new Newport1830CSimulator({ baudRate, faults, v4Offset, profile });
+        sim = new Newport1830CSimulator({
+          baudRate,
+          faults,
+          v4Offset,
+          profile,
+          detector: simOf(first)?.model as Detector | undefined,
+        });
       } else if (device?.type === 'ESP300') {
         sim = new Esp300Simulator({ baudRate, faults, profile });
       } else if (device?.type === 'MaiTai') {
-        sim = new MaiTaiSimulator({ baudRate, faults, v4Offset, profile });
+        sim = new MaiTaiSimulator({ baudRate, faults, v4Offset, profile, model: simOf(first)?.model as MaiTaiModel | undefined });
       } else if (!device) {
         // Only VISA users: a SCPI instrument on the serial line.
         sim = new ScpiSerialSimulator({ baudRate, faults, profile, measurementMs: scpiMeasurementMs(profile) });

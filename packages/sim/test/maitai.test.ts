@@ -262,6 +262,39 @@ async function flowPort(path: string, xon: boolean) {
   return { write, received, close };
 }
 
+t.test('XON/XOFF: a client that waits for XON after each XOFF loses nothing', async (t) => {
+  // The client honours flow control itself (its tty does not), so no test ever holds a tty
+  // stopped by XOFF; the kernel path (IXON) is exercised by the pyserial client in
+  // test/third-party-clients.test.ts.
+  const sim = new MaiTaiSimulator({ profile: 'hardware', replyMs: 300, setMs: 300 });
+  t.teardown(() => sim.close());
+  const p = await flowPort(await sim.start(), false);
+  t.teardown(() => p.close());
+  /** Resolves once the laser has sent XON after its last XOFF (it is ready for input again). */
+  const ready = async () => {
+    const begun = performance.now();
+    for (;;) {
+      const data = p.received();
+      const off = data.lastIndexOf(0x13);
+      if (off < 0 || data.indexOf(0x11, off) > off) return performance.now() - begun;
+      if (performance.now() - begun > 5000) throw new Error('no XON within 5 s');
+      await sleep(10);
+    }
+  };
+  await p.write('*idn?\n');
+  while (!p.received().includes(0x13)) await sleep(10); // processing started: XOFF
+  const held = await ready();
+  await p.write('wav?\n');
+  await sleep(20);
+  while (!p.received().toString('latin1').includes('nm\n')) await sleep(10);
+  await ready();
+  const text = p.received().toString('latin1');
+  t.equal(text.replace(/[\x11\x13]/g, ''), `${IDN}\n820nm\n`, 'both commands answered');
+  t.ok(held >= 200, `XON came when the laser was free again, ${held.toFixed(0)} ms after XOFF`);
+  t.equal(sim.flowCounters.overrunCommands, 0, 'nothing lost');
+  t.equal(sim.flowCounters.xoffSent, 2, 'one XOFF per command');
+});
+
 t.test('XON/XOFF: a client without flow control sees the bytes, and what it sends while busy is lost', async (t) => {
   const sim = new MaiTaiSimulator({ profile: 'hardware', replyMs: 300, setMs: 300 });
   t.teardown(() => sim.close());

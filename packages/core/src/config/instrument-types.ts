@@ -68,27 +68,47 @@ function pollHz(def: number, why: string): JsonSchema {
   };
 }
 
-/** Fault injection for the instrument's simulator (used only with [application] simulate = true). */
-export const SIM_FAULTS_FIELD: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  description:
-    'Simulator settings (simulate = true only): profile "hardware" gives the real device\'s response, move and stall times ("fast", the default, answers as quickly as the line allows); latency_ms added to every reply; drop_probability, corrupt_probability and late_probability (0-1) of a reply being dropped, garbled or sent late_ms late; seed makes the faults repeatable; v4_offset is added to readings V4 gets.',
-  properties: {
-    latency_ms: { type: 'number', minimum: 0, maximum: 60000, default: 0 },
-    drop_probability: { type: 'number', minimum: 0, maximum: 1, default: 0 },
-    corrupt_probability: { type: 'number', minimum: 0, maximum: 1, default: 0 },
-    late_probability: { type: 'number', minimum: 0, maximum: 1, default: 0 },
-    late_ms: { type: 'number', minimum: 0, maximum: 600000, default: 0 },
-    seed: { type: 'integer', minimum: 0, default: 1 },
-    profile: { enum: ['fast', 'hardware'], default: 'fast' },
-    v4_offset: {
-      type: 'number',
-      description:
-        'Added to the measured quantity of replies served while V4 holds the line (Newport1830C: W; MaiTai: power in W; Elliptec: position in pulses): a known V2/V4 difference to rehearse shadow mode with.',
+/** The simulated models a type offers under `sim.model` (the simulator's choices, listed here so config checks them). */
+export const SIM_MODELS = {
+  Elliptec: ['ELL6', 'ELL9', 'ELL12', 'ELL14', 'ELL15', 'ELL16', 'ELL17', 'ELL18', 'ELL20', 'ELL21', 'ELL22'],
+  Newport1830C: ['818-SL', '818-IR', '818-UV'],
+  MaiTai: ['HP', 'early-750-850', 'early-780-920'],
+} as const;
+
+/** Settings and fault injection for the instrument's simulator (used only with [application] simulate = true). */
+function simField(model?: { choices: readonly string[]; default: string; what: string }): JsonSchema {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    description:
+      'Simulator settings (simulate = true only): profile "hardware" gives the real device\'s response, move and stall times ("fast", the default, answers as quickly as the line allows); latency_ms added to every reply; drop_probability, corrupt_probability and late_probability (0-1) of a reply being dropped, garbled or sent late_ms late; seed makes the faults repeatable; v4_offset is added to readings V4 gets' +
+      (model ? `; model picks ${model.what}.` : '.'),
+    properties: {
+      latency_ms: { type: 'number', minimum: 0, maximum: 60000, default: 0 },
+      drop_probability: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+      corrupt_probability: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+      late_probability: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+      late_ms: { type: 'number', minimum: 0, maximum: 600000, default: 0 },
+      seed: { type: 'integer', minimum: 0, default: 1 },
+      profile: { enum: ['fast', 'hardware'], default: 'fast' },
+      v4_offset: {
+        type: 'number',
+        description:
+          'Added to the measured quantity of replies served while V4 holds the line (Newport1830C: W; MaiTai: power in W; Elliptec: position in pulses): a known V2/V4 difference to rehearse shadow mode with.',
+      },
+      ...(model && {
+        model: {
+          enum: [...model.choices],
+          default: model.default,
+          description: `The simulated ${model.what} (default ${model.default}).`,
+        },
+      }),
     },
-  },
-};
+  };
+}
+
+/** The simulator settings of types without model choices. */
+export const SIM_FAULTS_FIELD: JsonSchema = simField();
 
 const common: Record<string, JsonSchema> = {
   id: {
@@ -118,6 +138,11 @@ const elliptecFields: Record<string, JsonSchema> = {
     30000,
     'hardware-tested drivers allow 30 s for moves and homes (slow velocity settings, long homes)',
   ),
+  sim: simField({
+    choices: SIM_MODELS.Elliptec,
+    default: 'ELL14',
+    what: 'device at this address (rotary mount, linear stage or slider)',
+  }),
 };
 
 const newportFields: Record<string, JsonSchema> = {
@@ -136,6 +161,11 @@ const newportFields: Record<string, JsonSchema> = {
     description: 'Digital filter set at start-up (`F1`-`F3`); unset leaves the meter as it is.',
   },
   attenuator: { type: 'boolean', description: 'Attenuator state set at start-up (`A0`/`A1`); unset leaves it.' },
+  sim: simField({
+    choices: SIM_MODELS.Newport1830C,
+    default: '818-SL',
+    what: 'detector head, which sets the wavelengths the meter accepts',
+  }),
 };
 
 const maitaiFields: Record<string, JsonSchema> = {
@@ -149,6 +179,11 @@ const maitaiFields: Record<string, JsonSchema> = {
     description:
       'Wavelength commanded at start-up (`wav`); unset leaves the laser as it is. The tuning range depends on the model: the driver reads it (`WAVelength:MIN?`/`MAX?`) and refuses a value outside it.',
   },
+  sim: simField({
+    choices: SIM_MODELS.MaiTai,
+    default: 'HP',
+    what: 'laser model, which sets the tuning range and reply formats',
+  }),
 };
 
 export const INSTRUMENT_TYPES: readonly InstrumentTypeSpec[] = [
@@ -156,7 +191,7 @@ export const INSTRUMENT_TYPES: readonly InstrumentTypeSpec[] = [
     type: 'Elliptec',
     subsystems: ['v2', 'v4'],
     transport: 'serial',
-    description: 'Thorlabs Elliptec rotation mounts and stages (ELL14, ELL6/9/17/20) on an RS-485 bus.',
+    description: 'Thorlabs Elliptec rotation mounts, linear stages and sliders (ELL6-ELL22) on an RS-485 bus.',
     fields: elliptecFields,
     required: ['serial_port'],
   },

@@ -27,6 +27,8 @@ export interface SimFaultsConfig {
   v4_offset?: number;
   /** "fast" (default): answers as fast as the line allows; "hardware": the real device's response, move and stall times. */
   profile: 'fast' | 'hardware';
+  /** The simulated model (Elliptec device, Newport1830C detector head, MaiTai model); the type's default when unset. */
+  model?: string;
 }
 
 export interface SerialInstrumentBase extends InstrumentBase, SerialLineSettings {
