@@ -220,6 +220,7 @@ id = "pm"
 type = "Newport1830C"
 serial_port = "/dev/ttyPM"
 poll_hz = 5
+timeout_ms = 1500
 [[v2.instruments]]
 id = "mock"
 type = "MockPower"
@@ -303,6 +304,7 @@ id = "pm_v2"
 type = "Newport1830C"
 serial_port = "/dev/ttyPM"
 poll_hz = 5
+timeout_ms = 1500
 sim = { v4_offset = 1e-3 }
 [[v2.instruments]]
 id = "mock"
@@ -316,6 +318,7 @@ id = "pm_v4"
 type = "Newport1830C"
 serial_port = "/dev/ttyPM"
 poll_hz = 5
+timeout_ms = 1500
 `);
     const pmSim = simsOf(acq).serial.get('/dev/ttyPM')!;
     await until(async () => (await instrument(acq, 'pm_v4')).readings >= 2, 10_000, 'readings');
