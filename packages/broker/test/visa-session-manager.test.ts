@@ -106,9 +106,16 @@ t.test('a transaction has its own timeout and cannot be used after it ends', asy
 });
 
 t.test('a lost connection fails the command in flight; the next one reconnects', async (t) => {
-  const { resource, visa, server } = await setup(t, (line) => (line === 'DROP?' ? undefined : scpiLike(line)));
+  // Drop the connection once the server holds DROP? (a fixed sleep raced the connect under load).
+  let arrived: () => void = () => {};
+  const held = new Promise<void>((r) => (arrived = r));
+  const { resource, visa, server } = await setup(t, (line) => {
+    if (line !== 'DROP?') return scpiLike(line);
+    arrived();
+    return undefined;
+  });
   const dropped = visa.query(resource, 'DROP?', { owner: 'v4:a' }).catch((e: DaqError) => e);
-  await new Promise((r) => setTimeout(r, 20));
+  await held;
   server.dropClients();
   t.match(await dropped, { code: 'DAQ_VISA_ERROR', message: /connection to .* was lost/ });
   t.equal(await visa.query(resource, 'Q1?', { owner: 'v4:a' }), 'R1');

@@ -104,7 +104,7 @@ t.test('start state: a meter left in dBm, on a fixed range, attenuator in, slow 
 });
 
 t.test('wavelength follows the detector head; W outside it is ignored with a parameter error', async (t) => {
-  t.same(DETECTORS['818-SL'], { minNm: 400, maxNm: 1100, lowestRange: 1 });
+  t.same(DETECTORS['818-SL'], { minNm: 400, maxNm: 1100, lowestRange: 1, powerUpNm: 633 });
   {
     const { ask, set, status } = await meter(t);
     await set('W1100');

@@ -97,10 +97,11 @@ function simField(model?: { choices: readonly string[]; default: string; what: s
           'Added to the measured quantity of replies served while V4 holds the line (Newport1830C: W; MaiTai: power in W; Elliptec: position in pulses): a known V2/V4 difference to rehearse shadow mode with.',
       },
       ...(model && {
+        // No schema default: an unset model stays unset in the loaded config (and in migrated
+        // files); the simulator applies its own default.
         model: {
           enum: [...model.choices],
-          default: model.default,
-          description: `The simulated ${model.what} (default ${model.default}).`,
+          description: `The simulated ${model.what}; unset: ${model.default}.`,
         },
       }),
     },
