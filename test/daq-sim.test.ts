@@ -13,6 +13,7 @@ import { SerialPort } from 'serialport';
 import { main, type CliIo } from '@daq/broker';
 import { parseConfig, parseVisaResource } from '@daq/core';
 import { startSimulators } from '@daq/sim';
+import { startDaqSim } from './helpers/daq-sim-process.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const CONFIG = `
@@ -69,23 +70,8 @@ async function tcpQuery(resource: string, command: string): Promise<string> {
 }
 
 t.test('daq sim --json: one line per instrument; ordinary clients talk to them; SIGTERM exits 0', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'daq-sim-cli-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const file = join(dir, 'lab.toml');
-  await writeFile(file, CONFIG);
-  const child = spawn(process.execPath, [`${root}packages/broker/bin/daq.js`, 'sim', file, '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const lines = createInterface({ input: child.stdout });
-  const endpoints: Record<string, { type: string; serial_port?: string; resource?: string }> = {};
-  for await (const line of lines) {
-    const e = JSON.parse(line);
-    endpoints[e.id] = e;
-    if (Object.keys(endpoints).length === 4) break;
-  }
+  const sim = await startDaqSim(t, CONFIG, 4);
+  const endpoints = Object.fromEntries(sim.endpoints);
   t.same(Object.keys(endpoints).sort(), ['power', 'rot_a', 'rot_b', 'scpi_meter']);
   t.match(endpoints.rot_a, { type: 'Elliptec', serial_port: /^\/dev\/pts\/\d+$/ });
   t.equal(endpoints.rot_a!.serial_port, endpoints.rot_b!.serial_port, 'one bus, one port');
@@ -93,9 +79,8 @@ t.test('daq sim --json: one line per instrument; ordinary clients talk to them; 
   t.match(await serialQuery(endpoints.rot_b!.serial_port!, '1in', '\r\n'), /^1IN0E/);
   t.equal(await serialQuery(endpoints.power!.serial_port!, 'W?\n', '\n'), '0633\n', 'echo off at power-up, as real meters');
   t.match(await tcpQuery(endpoints.scpi_meter!.resource!, '*IDN?'), /,.*,.*,/);
-  child.kill('SIGTERM');
-  t.equal(await exited, 0, 'exit 0 after SIGTERM');
-  t.match(stderr, /mock \(MockPower\): no hardware/);
+  t.equal(await sim.stop(), 0, 'exit 0 after SIGTERM');
+  t.match(sim.stderr(), /mock \(MockPower\): no hardware/);
 });
 
 t.test('daq sim in-process: human output, usage and config errors', async (t) => {

@@ -29,66 +29,41 @@ function halfTimeouts(type: string): string {
   return lines.join('\n');
 }
 
-const HW = 'sim = { profile = "hardware" }';
+/** One serial instrument table on its own simulated port, at half its timeouts, hardware profile. */
+function serialInstrument(subsystem: 'v2' | 'v4', id: string, type: string, extra = ''): string {
+  const port = `/dev/tty${id.toUpperCase().replace(/_/g, '')}`;
+  return [
+    `[[${subsystem}.instruments]]`,
+    `id = "${id}"`,
+    `type = "${type}"`,
+    `serial_port = "${port}"`,
+    extra,
+    halfTimeouts(type),
+    'sim = { profile = "hardware" }',
+  ].join('\n');
+}
+
 const broker = await mainThreadBroker(`
 [application]
 simulate = true
 [broker]
 visa_timeout_ms = 1000
 [v2]
-[[v2.instruments]]
-id = "rot_v2"
-type = "Elliptec"
-serial_port = "/dev/ttyROT2"
-${halfTimeouts('Elliptec')}
-${HW}
-[[v2.instruments]]
-id = "pm_v2"
-type = "Newport1830C"
-serial_port = "/dev/ttyPM2"
-filter = "slow"
-${halfTimeouts('Newport1830C')}
-${HW}
-[[v2.instruments]]
-id = "laser_v2"
-type = "MaiTai"
-serial_port = "/dev/ttyLASER2"
-${halfTimeouts('MaiTai')}
-${HW}
+${serialInstrument('v2', 'rot_v2', 'Elliptec')}
+${serialInstrument('v2', 'pm_v2', 'Newport1830C', 'filter = "slow"')}
+${serialInstrument('v2', 'laser_v2', 'MaiTai')}
 [v4]
-[[v4.instruments]]
-id = "rot"
-type = "Elliptec"
-serial_port = "/dev/ttyROT"
-${halfTimeouts('Elliptec')}
-${HW}
-[[v4.instruments]]
-id = "pm"
-type = "Newport1830C"
-serial_port = "/dev/ttyPM"
-filter = "slow"
-${halfTimeouts('Newport1830C')}
-${HW}
-[[v4.instruments]]
-id = "laser"
-type = "MaiTai"
-serial_port = "/dev/ttyLASER"
-${halfTimeouts('MaiTai')}
-${HW}
-[[v4.instruments]]
-id = "stage"
-type = "ESP300"
-serial_port = "/dev/ttySTAGE"
-axes = [1, 2]
-${halfTimeouts('ESP300')}
-${HW}
+${serialInstrument('v4', 'rot', 'Elliptec')}
+${serialInstrument('v4', 'pm', 'Newport1830C', 'filter = "slow"')}
+${serialInstrument('v4', 'laser', 'MaiTai')}
+${serialInstrument('v4', 'stage', 'ESP300', 'axes = [1, 2]')}
 [[v4.instruments]]
 id = "dmm"
 type = "ScpiInstrument"
 resource = "TCPIP0::10.0.0.9::5025::SOCKET"
 poll_query = "MEAS:VOLT:DC?"
 unit = "V"
-${HW}
+sim = { profile = "hardware" }
 `);
 t.teardown(() => broker.close());
 

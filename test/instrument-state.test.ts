@@ -10,6 +10,7 @@ import { Esp300Simulator, Newport1830CSimulator, type SerialSimulator } from '@d
 import { createV2Instrument } from '@daq/v2-worker';
 import { createV4Instrument, type Esp300Motion, type Newport1830CMeter } from '@daq/v4-worker';
 import { mainThreadBroker, type MainThreadBroker } from './helpers/main-thread-broker.js';
+import { testRuntime, until } from './helpers/runtime.js';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
 
 const before = handleSnapshot();
@@ -114,6 +115,37 @@ t.test('1830-C: units changed on the front panel mid-run are never stored as W: 
   const [r] = await pm.read();
   t.ok(Math.abs(r!.value - 5e-3) < 1e-6, `read ${r!.value} W`);
   t.equal(sim.units, 1, 'the meter is back in W');
+  t.same(pm.corrections(), { 'units-restored': 1 }, 'the correction is counted');
+});
+
+t.test('1830-C: a units correction in a running worker shows in its status, V2 and V4 alike', async (t) => {
+  await using rt = await testRuntime(`
+[application]
+simulate = true
+[v2]
+[[v2.instruments]]
+id = "pm"
+type = "Newport1830C"
+serial_port = "/dev/ttyPM"
+poll_hz = 10
+[v4]
+[[v4.instruments]]
+id = "pm_v4"
+type = "Newport1830C"
+serial_port = "/dev/ttyPM"
+poll_hz = 10
+`);
+  await rt.runtime.start();
+  const sim = rt.sims.serial.get('/dev/ttyPM') as Newport1830CSimulator;
+  const corrections = async () =>
+    Object.fromEntries((await rt.runtime.status()).subsystems.flatMap((s) => s.instruments).map((i) => [i.id, i.corrections]));
+  t.same(await corrections(), { pm: undefined, pm_v4: undefined }, 'nothing to report while the meter is in W');
+  sim.units = 2; // dB, from the front panel
+  await until(async () => Object.values(await corrections()).some((c) => c !== undefined), 10_000, 'a correction in status');
+  const seen = await corrections();
+  const fixed = Object.values(seen).filter((c) => c !== undefined);
+  t.same(fixed, [{ 'units-restored': 1 }], `one of the two drivers found dB and set W back: ${JSON.stringify(seen)}`);
+  t.equal(sim.units, 1);
 });
 
 t.test('1830-C: the detector head decides the wavelength range; a refusal is reported, an IR head takes 1550 nm', async (t) => {

@@ -6,12 +6,10 @@
 // (test/fixtures/clients/*.py). No code of this project is on the client side.
 
 import t from 'tap';
-import { execFile, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startDaqSim, type SimEndpointLine } from './helpers/daq-sim-process.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const PYTHON = '/usr/bin/python3';
@@ -51,12 +49,7 @@ const CLIENTS: { id: string; script: string; args: (e: Endpoint) => string[] }[]
   { id: 'dmm', script: 'scpi.py', args: (e) => [e.resource!] },
 ];
 
-interface Endpoint {
-  id: string;
-  type: string;
-  serial_port?: string;
-  resource?: string;
-}
+type Endpoint = SimEndpointLine;
 
 function run(script: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
@@ -67,31 +60,14 @@ function run(script: string, args: string[]): Promise<{ code: number; out: strin
 }
 
 t.test("plain Python clients written from the manuals get the manuals' answers from daq sim", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'daq-clients-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const file = join(dir, 'lab.toml');
-  await writeFile(file, CONFIG);
-  const child = spawn(process.execPath, [`${root}packages/broker/bin/daq.js`, 'sim', file, '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  const endpoints = new Map<string, Endpoint>();
-  for await (const line of createInterface({ input: child.stdout })) {
-    const e = JSON.parse(line) as Endpoint;
-    endpoints.set(e.id, e);
-    if (endpoints.size === CLIENTS.length) break;
-  }
-  t.equal(endpoints.size, CLIENTS.length, `one endpoint per instrument (${stderr})`);
+  const sim = await startDaqSim(t, CONFIG, CLIENTS.length);
+  const endpoints = sim.endpoints;
+  t.equal(endpoints.size, CLIENTS.length, `one endpoint per instrument (${sim.stderr()})`);
   // One client after the other: each has its instrument to itself, as on a lab bench.
   for (const c of CLIENTS) {
     const e = endpoints.get(c.id)!;
     const r = await run(c.script, c.args(e));
-    const checks = r.out.split('\n').filter((l) => /^(ok|FAIL)\b/.test(l));
+    const checks = r.out.split('\n').filter((l) => /^(ok|FAIL)/.test(l));
     t.ok(checks.length >= 5, `${c.script}: ${checks.length} checks ran`);
     t.same(
       checks.filter((l) => l.startsWith('FAIL')),
@@ -100,6 +76,5 @@ t.test("plain Python clients written from the manuals get the manuals' answers f
     );
     t.equal(r.code, 0, `${c.script} exited 0${r.code ? `:\n${r.out}\n${r.err}` : ''}`);
   }
-  child.kill('SIGTERM');
-  t.equal(await exited, 0, 'daq sim exits 0 after SIGTERM');
+  t.equal(await sim.stop(), 0, 'daq sim exits 0 after SIGTERM');
 });

@@ -76,6 +76,8 @@ export interface RunRecord {
     lastError?: string;
     /** Rows stored with a null value because the instrument sent a sentinel (SCPI overload / not-a-number), per flag. */
     flagged?: Record<string, number>;
+    /** What the driver put right on the device during the run, by kind (e.g. units-restored). */
+    corrections?: Record<string, number>;
   }[];
   subsystems: { name: string; state: string; restarts: number; crashes: CrashReport[]; stop?: StopReport }[];
   warnings: string[];
@@ -320,6 +322,7 @@ export class Acquisition {
         rows,
         ...(stats.flaggedPerInstrument[id] ? { flagged: stats.flaggedPerInstrument[id] } : {}),
         // A worker that has stopped reports nothing: keep what it said last.
+        ...((live?.corrections ?? prev?.corrections) ? { corrections: live?.corrections ?? prev?.corrections } : {}),
         ...(live
           ? {
               state: live.state,

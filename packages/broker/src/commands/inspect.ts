@@ -65,6 +65,8 @@ export async function inspectPath(path: string): Promise<InspectResult> {
 
   const result: InspectResult = { run, ...(shadow ? { shadow } : {}), files: [], rows: 0, channels: [] };
   const stats = new Map<string, ChannelSummary>();
+  /** Rows with a value, per channel: the mean is over these (flagged rows have none). */
+  const valued = new Map<string, number>();
   for (const file of files) {
     const bytes = await readFile(file);
     const summary: FileSummary = { file: basename(file), schema: [], rows: 0, batches: 0 };
@@ -111,9 +113,11 @@ export async function inspectPath(path: string): Promise<InspectResult> {
             s.flagged[why] = (s.flagged[why] ?? 0) + 1;
             continue;
           }
+          const n = (valued.get(key) ?? 0) + 1;
+          valued.set(key, n);
           s.min = Math.min(s.min, v);
           s.max = Math.max(s.max, v);
-          s.mean += (v - s.mean) / s.rows;
+          s.mean += (v - s.mean) / n;
         }
       }
     } catch (e) {

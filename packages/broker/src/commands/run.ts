@@ -70,6 +70,11 @@ export function summary(r: RunRecord, dir: string): string {
               .map(([f, n]) => `${n} ${f}`)
               .join(', ')} (stored as null)`
           : '') +
+        (i.corrections
+          ? `  corrected on the device: ${Object.entries(i.corrections)
+              .map(([k, n]) => `${k} ${n}×`)
+              .join(', ')}`
+          : '') +
         (i.pollErrors ? `  ${i.pollErrors} failed polls${i.lastError ? `, last: ${i.lastError}` : ''}` : '') +
         (i.state === 'failed' ? `  FAILED${i.lastError && !i.pollErrors ? `: ${i.lastError}` : ''}` : ''),
     );

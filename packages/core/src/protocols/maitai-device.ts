@@ -110,11 +110,10 @@ export class MaiTaiDevice {
         await new Promise((r) => setTimeout(r, 200));
       }
     }
-    throw badReply(
-      this.instrument,
-      `shut ${open ? 1 : 0}`,
-      `shutter still ${open ? 'closed' : 'open'} after 2 attempts`,
-      `shut? to read ${open ? 1 : 0}; check the interlock and that the laser is on`,
+    throw new DaqError(
+      'DAQ_INSTRUMENT',
+      `${this.instrument}: the shutter is still ${open ? 'closed' : 'open'} after "shut ${open ? 1 : 0}" was sent twice and watched for ${(2 * SHUTTER_WAIT_MS) / 1000} s: check the interlock and that the laser is on`,
+      { instrument: this.instrument, command: `shut ${open ? 1 : 0}` },
     );
   }
 

@@ -41,6 +41,12 @@ export interface HostedInstrument {
   readonly commands: CommandTable;
   /** Leaves the instrument in a safe state; called once, after polling and commands have stopped. */
   shutdown(): Promise<void>;
+  /**
+   * What the driver found wrong on the device and put right during the run, counted by kind
+   * (e.g. `units-restored`: a meter switched away from W on its front panel, set back). Shown
+   * in status, run.json and the run summary so a correction is never silent.
+   */
+  corrections?(): Record<string, number>;
 }
 
 /** Where a host sends readings: the subsystem's own data format (V2 Measurements, V4 Arrow). */

@@ -29,6 +29,8 @@ export interface InstrumentStatus {
   accepts: string[];
   /** What read() produces (after initialisation). */
   channels: { channel: string; unit: string }[];
+  /** What the driver put right on the device, by kind (HostedInstrument.corrections); absent when nothing. */
+  corrections?: Record<string, number>;
 }
 
 export interface OutputCounts {

@@ -202,7 +202,14 @@ export class SubsystemHost implements SubsystemApi {
   }
 
   private instrumentStatuses(): InstrumentStatus[] {
-    return [...this.slots.values()].map((s) => ({ ...s.status, queue: s.queue.pending }));
+    return [...this.slots.values()].map((s) => {
+      const corrections = Object.entries(s.instrument.corrections?.() ?? {}).filter(([, n]) => n > 0);
+      return {
+        ...s.status,
+        queue: s.queue.pending,
+        ...(corrections.length ? { corrections: Object.fromEntries(corrections) } : {}),
+      };
+    });
   }
 
   async status(): Promise<SubsystemStatus> {

@@ -44,4 +44,9 @@ export class Newport1830CV2 extends LegacyInstrument<Newport1830CConfig> {
   async readMeasurements(): Promise<Reading[]> {
     return [{ channel: 'power', value: await this.device.power(), unit: 'W' }];
   }
+
+  /** Readings for which the meter was found in other units than W and set back to W. */
+  corrections(): Record<string, number> {
+    return { 'units-restored': this.device.unitsRestored };
+  }
 }

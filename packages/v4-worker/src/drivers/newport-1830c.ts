@@ -51,4 +51,9 @@ export class Newport1830CMeter extends V4Instrument<Newport1830CConfig> implemen
   setWavelength(nm: number): Promise<void> {
     return this.device.setWavelength(nm);
   }
+
+  /** Readings for which the meter was found in other units than W and set back to W. */
+  corrections(): Record<string, number> {
+    return { 'units-restored': this.device.unitsRestored };
+  }
 }
