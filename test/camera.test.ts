@@ -26,7 +26,7 @@ import {
   type DaqConfig,
 } from '@daq/core';
 import { SimCamera, buildFakePvcam, fakePvcamControl } from '@daq/sim';
-import { Acquisition, formatInspect, inspectPath } from '@daq/broker';
+import { Acquisition, startAcquisition, formatInspect, inspectPath } from '@daq/broker';
 import { CameraManager } from '../packages/broker/src/camera/camera-manager.js';
 import { CameraSupervisor } from '../packages/broker/src/camera/camera-supervisor.js';
 import { computeFrameStats } from '../packages/broker/src/processing/frame-stats.js';
@@ -281,7 +281,7 @@ roi = { x = 0, y = 0, width = 128, height = 128 }
 `,
     'run.toml',
   );
-  const acq = await Acquisition.start(loaded, { out });
+  const acq = await startAcquisition(loaded, { out });
   await until(() => acq.progress().frames.cam!.stored >= 50, 20_000);
   t.match(acq.progress().frames.cam, { dropped: 0 });
   const record = await acq.stop('completed');
@@ -321,7 +321,7 @@ camera_name = "pvcam0"
 `,
     'nosdk.toml',
   );
-  await t.rejects(Acquisition.start(loaded, { out: join(tmp, 'nosdk') }), { code: 'DAQ_CAMERA', message: /libpvcam\.so\.2/ });
+  await t.rejects(startAcquisition(loaded, { out: join(tmp, 'nosdk') }), { code: 'DAQ_CAMERA', message: /libpvcam\.so\.2/ });
 });
 
 t.test('a stop request reaches a worker that waits to start', async (t) => {

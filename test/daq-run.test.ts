@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { tableFromIPC } from 'apache-arrow';
 import { parseConfig } from '@daq/core';
-import { Acquisition, inspectPath, main, type CliIo } from '@daq/broker';
+import { Acquisition, startAcquisition, inspectPath, main, type CliIo } from '@daq/broker';
 import { until } from './helpers/runtime.js';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
 
@@ -72,7 +72,7 @@ t.test(
   'an acquisition stores exactly what the drivers produced, in time order, readable by two Arrow implementations',
   async (t) => {
     const loaded = { file: 'e2e.toml', config: parseConfig(CONFIG, 'e2e.toml').config, warnings: [] };
-    const acq = await Acquisition.start(loaded);
+    const acq = await startAcquisition(loaded);
     await until(() => acq.progress().stored > 300, 20_000, '300 stored rows');
     const record = await acq.stop('completed');
     t.equal(record.status, 'completed');

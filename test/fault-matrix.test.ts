@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { RecordBatchReader } from 'apache-arrow';
 import { parseConfig, type InstrumentStatus } from '@daq/core';
 import { Newport1830CSimulator, ScpiTcpSimulator, type SimulatorSet } from '@daq/sim';
-import { Acquisition, type CrashReport, type RunRecord } from '@daq/broker';
+import { Acquisition, startAcquisition, type CrashReport, type RunRecord } from '@daq/broker';
 import { testRuntime, until } from './helpers/runtime.js';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
 
@@ -65,11 +65,11 @@ let runs = 0;
 async function startRun(toml: string): Promise<Acquisition> {
   const out = join(tmp, `run-${++runs}`);
   const config = parseConfig(toml, `faults-${runs}.toml`).config;
-  return Acquisition.start({ file: `faults-${runs}.toml`, config, warnings: [] }, { out });
+  return startAcquisition({ file: `faults-${runs}.toml`, config, warnings: [] }, { out });
 }
 
 /** The simulators an acquisition started (simulate = true): not public, reached for fault injection. */
-const simsOf = (acq: Acquisition) => (acq as unknown as { sims: SimulatorSet }).sims;
+const simsOf = (acq: Acquisition) => acq.simulators as SimulatorSet;
 
 async function instrument(acq: Acquisition, id: string): Promise<InstrumentStatus> {
   const st = await acq.runtime.status();
@@ -416,7 +416,7 @@ const before = await sample();
 const out = [];
 for (let i = 0; i < cycles; i++) {
   const t0 = performance.now();
-  const acq = await Acquisition.start({ file: 'leak.toml', config, warnings: [] }, { out: dir + '/c' + i });
+  const acq = await startAcquisition({ file: 'leak.toml', config, warnings: [] }, { out: dir + '/c' + i });
   while (acq.sink.rowsFlushed < 20) await new Promise((r) => setTimeout(r, 20));
   const rec = await acq.stop('completed');
   const s = rec.streams.scalars;
@@ -660,7 +660,7 @@ poll_hz = 50
 `,
       'fault-e.toml',
     ).config;
-    const acq = await Acquisition.start({ file: 'fault-e.toml', config, warnings: [] }, { out });
+    const acq = await startAcquisition({ file: 'fault-e.toml', config, warnings: [] }, { out });
     await until(() => acq.sink.rowsFlushed > 100, 10_000, 'rows on disk');
     const filler = await fillDisk(mnt);
     await acq.sink.flush().catch(() => undefined); // whatever was accepted before the disk filled
@@ -730,7 +730,7 @@ poll_hz = 100
 `,
     'fault-e2.toml',
   ).config;
-  const acq = await Acquisition.start({ file: 'fault-e2.toml', config, warnings: [] }, { out });
+  const acq = await startAcquisition({ file: 'fault-e2.toml', config, warnings: [] }, { out });
   await until(() => acq.sink.rowsFlushed > 50, 10_000, 'rows on disk');
   await fillDisk(mnt);
   await until(() => acq.sink.stats.flushErrors >= 1, 10_000, 'a write error');

@@ -5,12 +5,13 @@
 // readings must stay the ones in scalars.arrows, and V4's must be stored apart, flagged.
 
 import t from 'tap';
+import type { SimulatorSet } from '@daq/sim';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { parseConfig } from '@daq/core';
-import { Acquisition, inspectPath, main } from '@daq/broker';
+import { Acquisition, startAcquisition, inspectPath, main } from '@daq/broker';
 import { summary } from '../packages/broker/src/commands/run.js';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
 import { testRuntime, until } from './helpers/runtime.js';
@@ -73,7 +74,7 @@ async function rowsOf(dir: string, file: string) {
 }
 
 t.test('a known V4 offset is found and quantified; identical readings differ by zero', async (t) => {
-  const acq = await Acquisition.start(parseConfig(config(), 'shadow.toml'), { out: join(tmp, 'run1') });
+  const acq = await startAcquisition(parseConfig(config(), 'shadow.toml'), { out: join(tmp, 'run1') });
   await new Promise((r) => setTimeout(r, 4000));
   const record = await acq.stop('completed');
   t.equal(record.status, 'completed', record.reason ?? '');
@@ -219,9 +220,9 @@ ${shadowed}
 
 t.test('failed polls and their last error are in run.json and the summary', async (t) => {
   const dir = join(tmp, 'run4');
-  const acq = await Acquisition.start(parseConfig(config(), 'shadow.toml'), { out: dir });
+  const acq = await startAcquisition(parseConfig(config(), 'shadow.toml'), { out: dir });
   // The meter stops answering after start-up: every poll of V2 and of its V4 shadow times out.
-  const sims = (acq as unknown as { sims: { serial: Map<string, { faults: { set(f: object): void } }> } }).sims;
+  const sims = acq.simulators as SimulatorSet;
   sims.serial.get('/dev/ttyPM')!.faults.set({ dropProbability: 1 });
   await new Promise((r) => setTimeout(r, 3500));
   const record = await acq.stop('completed');

@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '@daq/core';
-import { Acquisition, type BridgeSink, type ScalarChunk, type SeriesTable } from '@daq/broker';
+import { Acquisition, startAcquisition, type BridgeSink, type ScalarChunk, type SeriesTable } from '@daq/broker';
 import type { BenchContext, BenchResult, Benchmark } from './types.js';
 
 /** Shadowable V2 instruments at lab-typical but busy rates: each line is shared by V2 and V4. */
@@ -53,7 +53,7 @@ class V2Times implements BridgeSink {
 }
 
 async function v2Rate(shadow: boolean, seconds: number, warmupS: number, dir: string) {
-  const acq = await Acquisition.start(parseConfig(config(dir, shadow), 'bench-shadow.toml'), {
+  const acq = await startAcquisition(parseConfig(config(dir, shadow), 'bench-shadow.toml'), {
     out: join(dir, shadow ? 'with' : 'without'),
   });
   const times = new V2Times();

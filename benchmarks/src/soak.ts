@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { loadConfig } from '@daq/core';
-import { Acquisition } from '@daq/broker';
+import { startAcquisition, type Acquisition } from '@daq/broker';
 import { describeMachine } from './machine.js';
 import { BOUNDS, runStress, type StressResult } from './stress.js';
 
@@ -116,7 +116,7 @@ async function acquire(seconds: number): Promise<NonNullable<RoundReport['acquis
   const dir = await mkdtemp(join(tmpdir(), 'daq-soak-'));
   let acq: Acquisition | undefined;
   try {
-    acq = await Acquisition.start(await loadConfig(demo), { out: join(dir, 'run') });
+    acq = await startAcquisition(await loadConfig(demo), { out: join(dir, 'run') });
     await new Promise((r) => setTimeout(r, seconds * 1000));
     const progress = acq.progress();
     const record = await acq.stop('completed');

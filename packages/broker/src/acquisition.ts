@@ -4,8 +4,7 @@
 
 import { hostname, cpus, platform, release } from 'node:os';
 import { createRequire } from 'node:module';
-import { shadowedInstruments, type DaqConfig, type LoadedConfig } from '@daq/core';
-import { startSimulators, type SimulatorSet } from '@daq/sim';
+import { DaqError, shadowedInstruments, type DaqConfig, type LoadedConfig } from '@daq/core';
 import { SharedResources } from './shared-resources.js';
 import { DualRuntimeManager } from './runtime/dual-runtime-manager.js';
 import type { CrashReport, StopReport } from './runtime/subsystem-supervisor.js';
@@ -24,6 +23,19 @@ export interface AcquisitionOptions {
   maxBacklogRows?: number;
   /** How often run.json is refreshed while running (default: every flush, at least 1 s apart), so a killed run still tells its story. */
   recordIntervalMs?: number;
+  /**
+   * With `simulate = true`: the simulators started for this configuration (`startSimulators`
+   * of @daq/sim, as `daq run` does). The acquisition runs on their configuration and owns them
+   * from here on: it closes them when it stops, or when it fails to start.
+   */
+  simulators?: RunSimulators;
+}
+
+/** Simulators a caller started for a run; the acquisition needs their configuration and closes them. */
+export interface RunSimulators {
+  /** The configuration with every serial_port and resource pointing at a simulator. */
+  config: DaqConfig;
+  close(): Promise<void>;
 }
 
 export interface Progress {
@@ -117,7 +129,8 @@ export class Acquisition {
   private constructor(
     readonly dir: string,
     readonly config: DaqConfig,
-    private readonly sims: SimulatorSet | undefined,
+    /** The simulators this run owns (simulate = true). */
+    readonly simulators: RunSimulators | undefined,
     readonly resources: SharedResources,
     readonly runtime: DualRuntimeManager,
     readonly bridge: MeasurementBridge,
@@ -153,20 +166,29 @@ export class Acquisition {
   /** Starts everything; on failure whatever started is stopped again and run.json says why. */
   static async start(loaded: LoadedConfig, options: AcquisitionOptions = {}): Promise<Acquisition> {
     const config = loaded.config;
-    const dir = await createRunDirectory({
-      dataDir: config.application.data_dir,
-      name: config.application.name,
-      exact: options.out,
-    });
-    const sims = config.application.simulate ? await startSimulators(config) : undefined;
+    const sims = options.simulators;
+    if (config.application.simulate && !sims) {
+      throw new DaqError(
+        'DAQ_CONFIG',
+        `${loaded.file}: [application] simulate = true, but no simulators were handed to the acquisition: start them with startSimulators (@daq/sim) and pass them as options.simulators, as daq run does`,
+        { file: loaded.file },
+      );
+    }
+    let dir: string;
+    try {
+      dir = await createRunDirectory({
+        dataDir: config.application.data_dir,
+        name: config.application.name,
+        exact: options.out,
+      });
+    } catch (e) {
+      await sims?.close();
+      throw e;
+    }
     const live = sims?.config ?? config;
-    // A pty cannot tell who writes to it: in simulate mode each simulator is told who holds its line.
-    const simByPath = new Map([...(sims?.serial.values() ?? [])].map((s) => [s.path, s]));
     let resources: SharedResources | undefined;
     try {
-      resources = await SharedResources.create(live, {
-        onSerialGrant: sims ? (path, owner) => void (simByPath.get(path) && (simByPath.get(path)!.client = owner)) : undefined,
-      });
+      resources = await SharedResources.create(live);
     } catch (e) {
       await sims?.close();
       await writeJsonAtomic(dir, 'run.json', {
@@ -423,7 +445,7 @@ export class Acquisition {
       r.reason = [r.reason, `run.json could not be written to ${this.dir}: ${(e as Error).message}`].filter(Boolean).join('; ');
     } finally {
       await this.resources.close();
-      await this.sims?.close();
+      await this.simulators?.close();
     }
     return r;
   }

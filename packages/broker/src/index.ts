@@ -1,5 +1,6 @@
 // @daq/broker: the process that owns the hardware. Its public face.
 export { main } from './cli.js';
+export { startAcquisition } from './commands/run.js';
 export type { CliIo } from './cli-io.js';
 export {
   SerialPortPool,

@@ -26,8 +26,6 @@ export interface SharedResourcesOptions {
   instrBackend?: VisaBackend;
   /** Open every configured serial port at start-up (default true): a missing device fails early. */
   openPorts?: boolean;
-  /** Told of every serial lease granted (port path, owner `worker:instrument`). */
-  onSerialGrant?: (path: string, owner: string) => void;
 }
 
 export interface ExecuteVisaOptions {
@@ -67,7 +65,6 @@ export class SharedResources implements AsyncDisposable {
     const serial = new SerialPortPool({
       factory: options.lineFactory,
       defaultLeaseTimeoutMs: config.broker.serial_lease_timeout_ms,
-      onGrant: options.onSerialGrant,
     });
     // Direct serial users define a port's settings; an ASRL resource without its own adopts them.
     const ordered = [...instruments].sort((a, b) => Number(a.type === 'ScpiInstrument') - Number(b.type === 'ScpiInstrument'));

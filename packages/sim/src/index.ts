@@ -52,5 +52,5 @@ export * from './scpi-engine.js';
 export * from './scpi-tcp-simulator.js';
 export { ScpiSerialSimulator, type ScpiSerialOptions } from './scpi-serial-simulator.js';
 export { startSimulators, type SimEndpoint, type SimulatorSet } from './simulator-set.js';
-export { SimCamera, simCameraModuleUrl, type SimCameraOptions } from './sim-camera.js';
+export { SimCamera, type SimCameraOptions } from './sim-camera.js';
 export * from './fake-pvcam.js';

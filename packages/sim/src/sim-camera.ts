@@ -159,6 +159,3 @@ function fillPattern(bytes: Uint8Array, frameNr: number, bitDepth: number): void
   const base = frameNr * 31;
   for (let i = 2; i < px.length; i++) px[i] = (base + i) & mask;
 }
-
-/** The module a camera worker loads SimCamera from (it never imports simulators itself). */
-export const simCameraModuleUrl = new URL(import.meta.url).href;

@@ -4,6 +4,7 @@
 
 import {
   DaqError,
+  onSerialGrant,
   parseVisaResource,
   serialPortOf,
   type DaqConfig,
@@ -64,7 +65,13 @@ export async function startSimulators(config: DaqConfig): Promise<SimulatorSet> 
   const serial = new Map<string, SerialSimulator>();
   const scpi = new Map<string, ScpiTcpSimulator>();
   const endpoints: SimEndpoint[] = [];
+  // A pty cannot tell who writes to it: the serial port pool publishes who it granted each line
+  // to, and the simulator on that line serves that client (V4's readings get v4_offset).
+  const stopListening = onSerialGrant(({ path, owner }) => {
+    for (const sim of serial.values()) if (sim.path === path) sim.client = owner;
+  });
   const close = async () => {
+    stopListening();
     await Promise.all([...serial.values(), ...scpi.values()].map((s) => s.close()));
   };
   try {

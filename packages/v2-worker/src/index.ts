@@ -6,6 +6,3 @@ export { MaiTaiV2 } from './drivers/maitai.js';
 export { MockPowerV2 } from './drivers/mock-power.js';
 export { MeasurementSink } from './measurement-sink.js';
 export { createV2Instrument, createV2Subsystem } from './subsystem.js';
-
-/** The worker thread's entry file (TypeScript source when running from source, else the build). */
-export const v2WorkerUrl = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
-import { DaqError, patternPixel, type CameraSettings, type FrameRef } from '@daq/core';
+import { DaqError, createSdkUsers, patternPixel, type CameraSettings, type FrameRef } from '@daq/core';
 import { buildFakePvcam, fakePvcamControl } from '@daq/sim';
 import { PvcamCamera, type PvcamCameraOptions } from '../src/camera/pvcam.js';
 import { CIRC_NO_OVERWRITE, CIRC_OVERWRITE, EXT_TRIG_INTERNAL, TIMED_MODE } from '../src/camera/pvcam-constants.js';
@@ -500,7 +500,7 @@ t.test('two cameras share one PVCAM initialisation; the last close uninitialises
   b.close();
   assertReleased(t);
 
-  const shared = PvcamCamera.createSharedSdkState();
+  const shared = createSdkUsers();
   const c = camera('pvcam0', { sdkState: shared });
   const d = camera('pvcam1', { sdkState: shared });
   c.open();
@@ -510,7 +510,7 @@ t.test('two cameras share one PVCAM initialisation; the last close uninitialises
   t.equal(fake.get('initialized'), 1);
   c.close();
   assertReleased(t);
-  t.match(caught(() => camera('pvcam0', { sdkState: new Int32Array(3) })).message, /createSharedSdkState/);
+  t.match(caught(() => camera('pvcam0', { sdkState: new Int32Array(3) })).message, /createSdkUsers/);
 });
 
 t.test('PVCAM initialised by someone else is tolerated and left initialised', async (t) => {

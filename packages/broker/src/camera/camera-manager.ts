@@ -4,13 +4,12 @@
 // the camera's buffer and ring to disk.
 
 import { join } from 'node:path';
-import type { DaqConfig, PvcamInstrumentConfig } from '@daq/core';
+import { createSdkUsers, type DaqConfig, type PvcamInstrumentConfig } from '@daq/core';
 import { CameraSupervisor, type CameraReady, type CameraStopReport, type CameraSupervisorOptions } from './camera-supervisor.js';
 import { FramePipeline, type FramePipelineCounts } from './frame-pipeline.js';
 import { FrameFileSink, type FrameFileStats } from '../storage/frame-file-sink.js';
 import { FrameStatsSink } from '../storage/frame-stats-sink.js';
 import { ProcessingPool } from '../processing/processing-pool.js';
-import { PvcamCamera } from '@daq/v4-worker';
 
 export interface CameraReport {
   id: string;
@@ -63,7 +62,7 @@ export class CameraManager {
     if (!config.v4.enabled) return;
     const b = config.broker;
     // PVCAM is initialised once per process: the first camera to open does it, the last to close undoes it.
-    const sdkState = PvcamCamera.createSharedSdkState();
+    const sdkState = createSdkUsers();
     for (const i of config.v4.instruments) {
       if (i.type !== 'PVCAMInstrument') continue;
       const sup = new CameraSupervisor(i, {

@@ -13,6 +13,9 @@ import {
   isSerializedDaqError,
   frameLayout,
   type CameraCounters,
+  type CameraWorkerData,
+  type CameraWorkerMessage,
+  type CpuPinning,
   type FrameGeometry,
   type FrameLayout,
   type PvcamInstrumentConfig,
@@ -20,14 +23,7 @@ import {
   type RingPolicy,
   type SensorInfo,
 } from '@daq/core';
-import {
-  cameraWorkerUrl,
-  pvcamModuleUrl,
-  type CameraWorkerData,
-  type CameraWorkerMessage,
-  type CpuPinning,
-} from '@daq/v4-worker';
-import { simCameraModuleUrl } from '@daq/sim';
+import { entryUrl } from '../entry-points.js';
 import { withDeadline } from '../runtime/deadline.js';
 
 export interface CameraSupervisorOptions {
@@ -44,7 +40,7 @@ export interface CameraSupervisorOptions {
   /** Where the worker records each frame's commit time (benchmarks). */
   timeline?: SharedArrayBuffer;
   pollUs?: number;
-  /** PVCAM's process-wide init/uninit count, shared by every camera worker (PvcamCamera.createSharedSdkState()). */
+  /** PVCAM's process-wide init/uninit count, shared by every camera worker (createSdkUsers() from @daq/core). */
   sdkState?: Int32Array;
 }
 
@@ -111,12 +107,12 @@ export class CameraSupervisor {
     const o = this.options;
     const source = o.simulate
       ? {
-          module: simCameraModuleUrl,
+          module: entryUrl('simCamera').href,
           export: 'SimCamera',
           options: { cameraName: c.camera_name, instrument: c.id, ...o.simSensor },
         }
       : {
-          module: pvcamModuleUrl,
+          module: entryUrl('pvcam').href,
           export: 'PvcamCamera',
           options: {
             library: o.pvcamLibrary,
@@ -145,7 +141,7 @@ export class CameraSupervisor {
       ...(o.timeline ? { timeline: o.timeline } : {}),
       ...(o.pollUs ? { pollUs: o.pollUs } : {}),
     };
-    const worker = new Worker(cameraWorkerUrl, { workerData: data, name: `camera ${c.id}` });
+    const worker = new Worker(entryUrl('cameraWorker'), { workerData: data, name: `camera ${c.id}` });
     this.#worker = worker;
     this.#exited = new Promise((resolve) => worker.once('exit', resolve));
     let onReady!: (m: CameraWorkerMessage) => void;

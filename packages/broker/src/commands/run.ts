@@ -5,10 +5,11 @@
 
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
-import { formatDiagnostic } from '@daq/core';
+import { formatDiagnostic, type LoadedConfig } from '@daq/core';
 import { loadCommandConfig } from './load-command-config.js';
 import type { CliIo } from '../cli-io.js';
-import { Acquisition, type Progress, type RunRecord } from '../acquisition.js';
+import { startSimulators } from '@daq/sim';
+import { Acquisition, type AcquisitionOptions, type Progress, type RunRecord } from '../acquisition.js';
 import { formatShadow } from '../shadow/shadow-format.js';
 
 export interface RunCommandOptions {
@@ -54,6 +55,18 @@ function line(p: Progress): string {
     .map(([k, f]) => `, ${k} ${f.acquired} frames (${f.stored} stored, ${f.dropped} dropped)`)
     .join('');
   return `daq run: ${p.elapsedS.toFixed(0)} s, ${rows || 'no rows yet'}, ${Math.round(p.rate)} rows/s, stored ${p.stored}, backlog ${p.backlog}, dropped ${p.dropped}, late ${p.late}${frames}${states}`;
+}
+
+/**
+ * What `daq run` starts: with `simulate = true` first the simulators of the configuration, then
+ * the acquisition on them (which owns and closes them); otherwise the acquisition on the hardware.
+ */
+export async function startAcquisition(
+  loaded: LoadedConfig,
+  options: Omit<AcquisitionOptions, 'simulators'> = {},
+): Promise<Acquisition> {
+  const simulators = loaded.config.application.simulate ? await startSimulators(loaded.config) : undefined;
+  return Acquisition.start(loaded, { ...options, simulators });
 }
 
 export function summary(r: RunRecord, dir: string): string {
@@ -137,7 +150,7 @@ export async function runCommand(file: string | undefined, options: RunCommandOp
   });
   try {
     try {
-      acq = await Acquisition.start(loaded, { out: options.out });
+      acq = await startAcquisition(loaded, { out: options.out });
     } catch (e) {
       io.err(`daq run: could not start: ${(e as Error).message}\n`);
       return 1;

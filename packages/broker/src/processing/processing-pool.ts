@@ -6,12 +6,10 @@ import { DaqError, deserializeDaqError, isSerializedDaqError } from '@daq/core';
 import { Piscina } from 'piscina';
 import type { FrameStats } from './frame-stats.js';
 import type { FrameStatsTask } from './frame-stats-task.js';
+import { entryUrl } from '../entry-points.js';
 
-/** The task module: TypeScript source when running from source (tests), else the build. */
-export const frameStatsTaskUrl = new URL(
-  import.meta.url.endsWith('.ts') ? './frame-stats-task.ts' : './frame-stats-task.js',
-  import.meta.url,
-);
+/** The task module (package.json `imports`: the TypeScript source in tests, else the build). */
+export const frameStatsTaskUrl = entryUrl('frameStatsTask');
 
 export interface ProcessingPoolOptions {
   /** Worker threads, started at once and kept (min = max). */

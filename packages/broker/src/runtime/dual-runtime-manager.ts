@@ -15,9 +15,8 @@ import {
   type MeasurementBatchMessage,
   type OutputCounts,
 } from '@daq/core';
-import { v2WorkerUrl } from '@daq/v2-worker';
-import { v4WorkerUrl } from '@daq/v4-worker';
 import type { SharedResources } from '../shared-resources.js';
+import { entryUrl } from '../entry-points.js';
 import { SubsystemSupervisor, type CrashReport, type StopReport, type SupervisorState } from './subsystem-supervisor.js';
 
 export type SubsystemName = 'v2' | 'v4';
@@ -87,7 +86,7 @@ export class DualRuntimeManager extends EventEmitter<RuntimeEvents> implements A
   ) {
     super();
     this.clock = options.clock ?? new Clock();
-    const urls = { v2: v2WorkerUrl, v4: v4WorkerUrl, ...options.workerUrls };
+    const urls = { v2: entryUrl('v2Worker'), v4: entryUrl('v4Worker'), ...options.workerUrls };
     const b = config.broker;
     // Shadow mode: V4 also runs the listed V2 instruments, with V2's settings and ids.
     this.shadows = shadowedInstruments(config);

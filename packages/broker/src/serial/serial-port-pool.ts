@@ -1,7 +1,7 @@
 // The one owner of every serial port: opens each once with its configured settings, keeps
 // it open, and lends it out as FIFO leases. Workers never open ports; they hold leases.
 
-import { DaqError, type SerialLineSettings } from '@daq/core';
+import { DaqError, publishSerialGrant, type SerialLineSettings } from '@daq/core';
 import { nodeSerialLineFactory, type SerialLine, type SerialLineFactory } from './serial-line.js';
 import { SerialLease, type PortState } from './serial-lease.js';
 import { ownedBy } from '../owner.js';
@@ -56,8 +56,6 @@ export interface SerialPortPoolOptions {
   settleQuietMs?: number;
   /** Upper bound of that wait. Default 1000 ms. */
   settleMaxMs?: number;
-  /** Told of every grant, before the holder gets the lease (simulate mode tells the simulator who asks). */
-  onGrant?: (path: string, owner: string) => void;
 }
 
 export const DEFAULT_LINE_SETTINGS: SerialLineSettings = {
@@ -100,7 +98,6 @@ export class SerialPortPool implements AsyncDisposable {
   private readonly defaultLeaseTimeoutMs: number;
   private readonly settleQuietMs: number;
   private readonly settleMaxMs: number;
-  private readonly onGrant: SerialPortPoolOptions['onGrant'];
   private closed = false;
 
   constructor(options: SerialPortPoolOptions = {}) {
@@ -108,7 +105,6 @@ export class SerialPortPool implements AsyncDisposable {
     this.defaultLeaseTimeoutMs = options.defaultLeaseTimeoutMs ?? 2000;
     this.settleQuietMs = options.settleQuietMs ?? 50;
     this.settleMaxMs = options.settleMaxMs ?? 1000;
-    this.onGrant = options.onGrant;
   }
 
   /** Declares a port and its line settings (from the configuration). */
@@ -280,7 +276,8 @@ export class SerialPortPool implements AsyncDisposable {
     port.counters.byOwner.set(waiter.owner, (port.counters.byOwner.get(waiter.owner) ?? 0) + 1);
     if (waiter.contended) port.counters.contended++;
     port.counters.wait.recordMs(performance.now() - waiter.enqueuedAt);
-    this.onGrant?.(port.path, waiter.owner);
+    // Before the holder gets the lease: an observer (a simulator in simulate mode) learns who asks.
+    publishSerialGrant({ path: port.path, owner: waiter.owner });
     waiter.resolve(lease);
   }
 

@@ -14,8 +14,9 @@ import {
   createRingBuffer,
   encodeFrameRecord,
   frameLayout,
-  type CameraCounters,
-  type CameraSettings,
+  type CameraFinalCounts,
+  type CameraWorkerData,
+  type CameraWorkerMessage,
   type FrameGeometry,
   type FrameSource,
   type FrameSourceCounters,
@@ -23,53 +24,10 @@ import {
   type RingPolicy,
   type SensorInfo,
 } from '@daq/core';
-import { pinThread, type CpuPinning } from './cpu-affinity.js';
+import { pinThread } from './cpu-affinity.js';
 
 const MAX_RING_BYTES = 2 ** 30;
 const align8 = (n: number) => (n + 7) & ~7;
-
-export interface CameraWorkerData {
-  instrument: string;
-  settings: CameraSettings;
-  /** CPU to pin the worker to; undefined: not pinned. */
-  cpu?: number;
-  /** Where the FrameSource class lives (the PVCAM driver, or SimCamera for `simulate = true`). */
-  source: { module: string; export: string; options: Record<string, unknown> };
-  /** Frames the camera's ring holds (it is sized once the frame size is known; at most 1 GiB). */
-  ringFrames: number;
-  ringPolicy: RingPolicy;
-  ringBlockTimeoutMs: number;
-  control: SharedArrayBuffer;
-  epochOffsetNs: bigint;
-  /**
-   * Sleep between polls of the camera while no frame is ready. Default: 0 (spin) when pinned, as
-   * a CPU of its own is there to spin on: a CPU that goes idle takes long to wake (on a VM, the
-   * host deschedules an idle vCPU: milliseconds); 200 µs when not pinned.
-   */
-  pollUs?: number;
-  /** Optional Float64 array: the monotonic time (ms) each frame was committed to the ring. */
-  timeline?: SharedArrayBuffer;
-}
-
-export interface CameraFinalCounts {
-  counters: CameraCounters;
-  source: FrameSourceCounters;
-  ring: RingCounters;
-}
-
-export type CameraWorkerMessage =
-  | {
-      type: 'ready';
-      sensor: SensorInfo;
-      geometry: FrameGeometry;
-      pinning: CpuPinning;
-      sourceKind: string;
-      /** The camera's ring, allocated here once the frame size is known; the broker reads it. */
-      ring: SharedArrayBuffer;
-      ringFrames: number;
-    }
-  | ({ type: 'stopped' } & CameraFinalCounts)
-  | ({ type: 'failed'; error: unknown } & Partial<CameraFinalCounts>);
 
 /** Runs one camera from open to close; every outcome is reported through `post`. */
 export async function runCameraWorker(data: CameraWorkerData, post: (m: CameraWorkerMessage) => void): Promise<void> {

@@ -5,19 +5,8 @@
 
 import { readFileSync } from 'node:fs';
 import koffi from 'koffi';
+import type { CpuPinning } from '@daq/core';
 
-export interface CpuPinning {
-  /** The CPU asked for, or undefined when the camera is not pinned. */
-  requested?: number;
-  /** The OS thread id of the camera worker. */
-  tid: number;
-  /** CPUs the thread may run on, as the kernel reports them in /proc. */
-  allowed: number[];
-  /** True when the thread runs on exactly the requested CPU. */
-  pinned: boolean;
-  /** Why pinning failed (errno and what to do), when it did. */
-  error?: string;
-}
 
 type Libc = {
   gettid: () => number;

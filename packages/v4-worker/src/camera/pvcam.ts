@@ -5,7 +5,11 @@
 import koffi, { type LibraryHandle } from 'koffi';
 import {
   DaqError,
+  acquireSdk,
+  checkSdkUsers,
+  createSdkUsers,
   didYouMean,
+  releaseSdk,
   type CameraSettings,
   type ErrorFacts,
   type FrameGeometry,
@@ -123,23 +127,8 @@ const cString = (buf: Uint8Array) => {
   return Buffer.from(buf.buffer, buf.byteOffset, end < 0 ? buf.length : end).toString('latin1');
 };
 
-// Library initialisation is process-wide; its users are counted in an Int32Array on a
-// SharedArrayBuffer: [users, lock, initialised by this count's first user].
-const USERS = 0;
-const LOCK = 1;
-const OWNED = 2;
-/** One count per library path for the cameras of this thread (when none is shared). */
+/** One user count per library path for the cameras of this thread (when none is shared). */
 const threadSdkStates = new Map<string, Int32Array>();
-
-function withSdkLock<T>(state: Int32Array, fn: () => T): T {
-  while (Atomics.compareExchange(state, LOCK, 0, 1) !== 0) Atomics.wait(state, LOCK, 1, 10);
-  try {
-    return fn();
-  } finally {
-    Atomics.store(state, LOCK, 0);
-    Atomics.notify(state, LOCK);
-  }
-}
 
 export interface PvcamCameraOptions {
   /** Path of libpvcam (e.g. /opt/pvcam/library/x86_64/libpvcam.so.2), from [v4] pvcam_library. */
@@ -150,7 +139,7 @@ export interface PvcamCameraOptions {
   instrument: string;
   /**
    * Counts the library's users across threads: give every PvcamCamera of the process (one per
-   * camera worker) the same PvcamCamera.createSharedSdkState(), so the first open initialises
+   * camera worker) the same createSdkUsers() from @daq/core, so the first open initialises
    * PVCAM and the last close uninitialises it. Without it the count covers this thread only.
    */
   sdkState?: Int32Array;
@@ -197,22 +186,13 @@ export class PvcamCamera implements FrameSource {
     this.name = options.cameraName;
     this.instrument = options.instrument;
     const shared = options.sdkState;
-    if (shared && !(shared.buffer instanceof SharedArrayBuffer && shared.length >= 3)) {
-      throw new DaqError('DAQ_INVALID_ARGUMENT', 'sdkState must come from PvcamCamera.createSharedSdkState()', {
-        instrument: this.instrument,
-      });
-    }
+    if (shared) checkSdkUsers(shared, this.instrument);
     this.sdk = shared ?? PvcamCamera.threadState(options.library);
-  }
-
-  /** A library-user count to share between the PvcamCameras of all camera workers of a process. */
-  static createSharedSdkState(): Int32Array {
-    return new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
   }
 
   private static threadState(library: string): Int32Array {
     let state = threadSdkStates.get(library);
-    if (!state) threadSdkStates.set(library, (state = PvcamCamera.createSharedSdkState()));
+    if (!state) threadSdkStates.set(library, (state = createSdkUsers()));
     return state;
   }
 
@@ -421,27 +401,20 @@ export class PvcamCamera implements FrameSource {
   }
 
   private acquireSdk(lib: PvcamLibrary): void {
-    withSdkLock(this.sdk, () => {
-      if (Atomics.load(this.sdk, USERS) === 0) {
-        if (lib.pl_pvcam_init()) Atomics.store(this.sdk, OWNED, 1);
-        else {
-          const code = lib.pl_error_code() as number;
-          // Initialised by a user outside this count (another camera worker): the library answers.
-          if (!lib.pl_cam_get_total(this.i16)) throw this.fail('pl_pvcam_init', undefined, code);
-          Atomics.store(this.sdk, OWNED, 0);
-        }
-      }
-      Atomics.add(this.sdk, USERS, 1);
-      this.sdkHeld = true;
+    acquireSdk(this.sdk, () => {
+      if (lib.pl_pvcam_init()) return true;
+      const code = lib.pl_error_code() as number;
+      // Initialised by a user outside this count (another camera worker): the library answers.
+      if (!lib.pl_cam_get_total(this.i16)) throw this.fail('pl_pvcam_init', undefined, code);
+      return false;
     });
+    this.sdkHeld = true;
   }
 
   private releaseSdk(lib: PvcamLibrary): void {
     this.sdkHeld = false;
-    withSdkLock(this.sdk, () => {
-      if (Atomics.sub(this.sdk, USERS, 1) === 1 && Atomics.exchange(this.sdk, OWNED, 0) === 1) {
-        if (!lib.pl_pvcam_uninit()) throw this.fail('pl_pvcam_uninit');
-      }
+    releaseSdk(this.sdk, () => {
+      if (!lib.pl_pvcam_uninit()) throw this.fail('pl_pvcam_uninit');
     });
   }
 

@@ -1,0 +1,93 @@
+// The packages' dependency graph is the design's (DESIGN.md "Packages", and the differences
+// docs/architecture.md explains): every bare import in each package's sources is checked
+// against what that package may import, and package.json must declare what is imported.
+
+import t from 'tap';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { builtinModules } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+
+/** What each package's sources may import (besides Node's built-ins), with where, if limited. */
+const ALLOWED: Record<string, Record<string, string | undefined>> = {
+  core: { 'apache-arrow': undefined, 'smol-toml': undefined, ajv: undefined, 'toml-eslint-parser': undefined },
+  broker: {
+    '@daq/core': undefined,
+    serialport: undefined,
+    koffi: undefined,
+    comlink: undefined,
+    piscina: undefined,
+    // The storage sinks and the bridge write and read Arrow IPC (DESIGN.md: "Arrow IPC storage").
+    'apache-arrow': undefined,
+    'cli-progress': 'src/commands/',
+    // The commands that want simulators start them (daq sim, daq run with simulate = true).
+    '@daq/sim': 'src/commands/',
+  },
+  'v2-worker': { '@daq/core': undefined, comlink: undefined },
+  'v4-worker': { '@daq/core': undefined, comlink: undefined, koffi: undefined },
+  sim: { '@daq/core': undefined, koffi: undefined },
+};
+
+async function sources(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await sources(p)));
+    else if (e.name.endsWith('.ts')) out.push(p);
+  }
+  return out;
+}
+
+/** Bare specifiers a file imports or re-exports, statically or with import(). */
+function imports(text: string): string[] {
+  const found = new Set<string>();
+  for (const m of text.matchAll(
+    /(?:^|\n)\s*(?:import|export)\b[^'"]*?\bfrom\s*'([^']+)'|\bimport\(\s*'([^']+)'\s*\)|^import\s+'([^']+)'/gm,
+  )) {
+    const spec = m[1] ?? m[2] ?? m[3]!;
+    if (!spec.startsWith('.') && !spec.startsWith('node:') && !spec.startsWith('#')) found.add(spec);
+  }
+  return [...found];
+}
+
+const packageOf = (spec: string) => (spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+
+for (const [pkg, allowed] of Object.entries(ALLOWED)) {
+  t.test(`packages/${pkg} imports only what the design allows`, async (t) => {
+    const dir = join(root, 'packages', pkg);
+    const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    const declared = new Set(Object.keys(manifest.dependencies ?? {}));
+    const wrong: string[] = [];
+    const used = new Set<string>();
+    for (const file of await sources(join(dir, 'src'))) {
+      const rel = relative(dir, file);
+      for (const spec of imports(await readFile(file, 'utf8'))) {
+        const name = packageOf(spec);
+        if (builtinModules.includes(name)) continue;
+        used.add(name);
+        if (!(name in allowed)) wrong.push(`${rel} imports ${spec}`);
+        else if (allowed[name] && !rel.startsWith(allowed[name]!))
+          wrong.push(`${rel} imports ${spec} (only ${allowed[name]} may)`);
+        else if (!declared.has(name)) wrong.push(`${rel} imports ${spec}, which package.json does not declare`);
+      }
+    }
+    t.same(wrong, [], 'no import outside the design');
+    t.ok(used.size > 0, `found the package's imports (${[...used].sort().join(', ')})`);
+  });
+}
+
+t.test('the broker starts other packages by entry point only, all in one file', async (t) => {
+  const dir = join(root, 'packages/broker/src');
+  const resolving: string[] = [];
+  for (const file of await sources(dir))
+    if ((await readFile(file, 'utf8')).includes('import.meta.resolve(')) resolving.push(relative(dir, file));
+  t.same(resolving, ['entry-points.ts']);
+  const { ENTRY_POINTS, entryUrl } = await import('../packages/broker/src/entry-points.js');
+  for (const name of Object.keys(ENTRY_POINTS) as (keyof typeof ENTRY_POINTS)[]) {
+    const url = entryUrl(name);
+    t.match(url.href, /\/src\/.*\.ts$/, `${name} resolves to its TypeScript source under the daq-source condition`);
+    await t.resolves(readFile(url), `${name}: ${relative(root, fileURLToPath(url))} exists`);
+  }
+});
