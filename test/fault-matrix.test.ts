@@ -335,7 +335,10 @@ timeout_ms = 1500
     const errors = [...(seen.get('pm_v2') ?? []), ...(seen.get('pm_v4') ?? [])];
     t.ok(
       errors.some((e) =>
-        /^DAQ_INSTRUMENT: pm_v[24]: unexpected reply ".*" to "D\?" \(expected a number such as \+\.75E-9\)/.test(e),
+        // A poll asks U? (units) then D? (the reading): either reply may be the garbled one.
+        /^DAQ_INSTRUMENT: pm_v[24]: unexpected reply ".*" to "(D\?" \(expected a number such as \+\.75E-9|U\?" \(expected the units, 1-4)\)/.test(
+          e,
+        ),
       ),
       'a garbled reply is an error naming instrument, command and reply',
     );

@@ -477,11 +477,16 @@ export class MaiTaiSimulator extends SerialSimulator {
       this.flowStats.xoffSent++;
       this.writeFlowByte(XOFF);
     });
-    this.at(until, () => {
-      if (!this.xoffActive || performance.now() < this.xoffEnd - 1) return;
+    // A timer set while the event loop was busy can fire before `until` by the wall clock (it
+    // counts from the loop's cached time): too early, it waits again rather than leaving the
+    // client stopped for good.
+    const release = () => {
+      if (!this.xoffActive) return;
+      if (performance.now() < this.xoffEnd - 1) return this.at(this.xoffEnd, release);
       this.xoffActive = false;
       this.writeFlowByte(XON);
-    });
+    };
+    this.at(until, release);
   }
 
   private at(when: number, fn: () => void): void {
