@@ -2,19 +2,18 @@
 // runtime, the measurement bridge and the storage sink, started in that order and stopped in
 // reverse, with run.json recording what happened. `daq run` is a thin shell around it.
 
-import { hostname, cpus, platform, release } from 'node:os';
-import { createRequire } from 'node:module';
 import { DaqError, shadowedInstruments, type DaqConfig, type LoadedConfig } from '@daq/core';
 import { SharedResources } from './shared-resources.js';
 import { DualRuntimeManager } from './runtime/dual-runtime-manager.js';
 import type { CrashReport, StopReport } from './runtime/subsystem-supervisor.js';
-import { MeasurementBridge, SHADOW_SUBSYSTEM, type SourceCounts } from './bridge/measurement-bridge.js';
-import { ShadowComparator, type ShadowReport, type ShadowInstrumentReport } from './shadow/shadow-comparator.js';
-import { ScalarFileSink, type ScalarFileStats } from './storage/scalar-file-sink.js';
+import { MeasurementBridge, SHADOW_SUBSYSTEM } from './bridge/measurement-bridge.js';
+import { ShadowComparator } from './shadow/shadow-comparator.js';
+import { ScalarFileSink } from './storage/scalar-file-sink.js';
 import { createRunDirectory, writeJsonAtomic } from './storage/run-directory.js';
-import { CameraManager, type CameraReport } from './camera/camera-manager.js';
+import { CameraManager } from './camera/camera-manager.js';
+import { instrumentRecords, newRunRecord, shadowSummary, type RunRecord, type RunStatus } from './run-record.js';
 
-export type RunStatus = 'running' | 'completed' | 'interrupted' | 'failed';
+export type { RunRecord, RunStatus } from './run-record.js';
 
 export interface AcquisitionOptions {
   /** The run directory itself (must be absent or empty); default a new one under data_dir. */
@@ -53,72 +52,6 @@ export interface Progress {
   frames: Record<string, { acquired: number; stored: number; dropped: number }>;
 }
 
-export interface RunRecord {
-  format: 'daq-run/1';
-  name: string;
-  status: RunStatus;
-  reason?: string;
-  configFile: string;
-  config: DaqConfig;
-  versions: Record<string, string>;
-  host: { hostname: string; platform: string; release: string; cpu: string; cores: number };
-  startedAt: string;
-  stoppedAt?: string;
-  durationS?: number;
-  streams: {
-    scalars: ScalarFileStats & { sources: Record<string, SourceCounts>; dropped: number };
-    /** Per producer thread's SharedArrayBuffer ring (V4): written, read, dropped, high-water, backpressure pauses. */
-    rings?: Record<string, unknown>;
-    /** Per camera: frames acquired, stored, dropped (and where), statistics, files, CPU pinning. */
-    frames?: Record<string, CameraReport>;
-    /** Shadow mode: V4's readings of the shadowed V2 instruments (shadow.arrows). */
-    shadow?: ScalarFileStats;
-  };
-  /** Shadow mode: the comparison of V2 and V4 per instrument and channel (worst moments in shadow.json). */
-  shadow?: { file: 'shadow.json'; final: boolean; instruments: Record<string, ShadowSummary> };
-  instruments: {
-    id: string;
-    subsystem: string;
-    type: string;
-    rows: number;
-    note?: string;
-    /** From the worker's last status: the instrument's state, failed polls and its last error. */
-    state?: string;
-    pollErrors?: number;
-    lastError?: string;
-    /** Rows stored with a null value because the instrument sent a sentinel (SCPI overload / not-a-number), per flag. */
-    flagged?: Record<string, number>;
-    /** What the driver put right on the device during the run, by kind (e.g. units-restored). */
-    corrections?: Record<string, number>;
-  }[];
-  subsystems: { name: string; state: string; restarts: number; crashes: CrashReport[]; stop?: StopReport }[];
-  warnings: string[];
-}
-
-export type ShadowSummary = Omit<ShadowInstrumentReport, 'channels'> & {
-  channels: Record<string, Omit<ShadowInstrumentReport['channels'][string], 'worst'>>;
-};
-
-/** A shadow report without its worst moments, for run.json. */
-function shadowSummary(report: ShadowReport): RunRecord['shadow'] {
-  const instruments = Object.fromEntries(
-    Object.entries(report.instruments).map(([id, r]) => [
-      id,
-      { ...r, channels: Object.fromEntries(Object.entries(r.channels).map(([c, ch]) => [c, { ...ch, worst: undefined }])) },
-    ]),
-  ) as Record<string, ShadowSummary>;
-  return { file: 'shadow.json', final: report.final, instruments };
-}
-
-const require = createRequire(import.meta.url);
-function versionOf(pkg: string): string {
-  try {
-    return (require(`${pkg}/package.json`) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
-
 export class Acquisition {
   private started = performance.now();
   private recordTimer: NodeJS.Timeout | undefined;
@@ -140,27 +73,7 @@ export class Acquisition {
     /** Shadow mode: where V4's readings of shadowed instruments are stored, and their comparison with V2. */
     readonly shadow?: { sink: ScalarFileSink; comparator: ShadowComparator },
   ) {
-    const cpu = cpus();
-    this.record = {
-      format: 'daq-run/1',
-      name: loaded.config.application.name,
-      status: 'running',
-      configFile: loaded.file,
-      config: loaded.config,
-      versions: { daq: '0.1.0', node: process.versions.node, 'apache-arrow': versionOf('apache-arrow') },
-      host: {
-        hostname: hostname(),
-        platform: platform(),
-        release: release(),
-        cpu: cpu[0]?.model ?? 'unknown',
-        cores: cpu.length,
-      },
-      startedAt: new Date().toISOString(),
-      streams: { scalars: { ...sink.stats, sources: {}, dropped: 0 } },
-      instruments: [],
-      subsystems: [],
-      warnings: loaded.warnings.map((w) => `${w.path}: ${w.message}`),
-    };
+    this.record = newRunRecord(loaded, sink.stats);
   }
 
   /** Starts everything; on failure whatever started is stopped again and run.json says why. */
@@ -312,9 +225,6 @@ export class Acquisition {
       sources: this.bridge.counts(),
       dropped: this.dropped(),
     };
-    const owner = new Map<string, string>();
-    for (const s of ['v2', 'v4'] as const)
-      if (this.config[s].enabled) for (const i of this.config[s].instruments) owner.set(i.id, `${s}:${i.type}`);
     const status = await this.runtime.status().catch(() => undefined);
     if (status) this.workerDropped = status.subsystems.reduce((n, s) => n + (s.output?.dropped ?? 0), 0);
     r.streams.scalars.dropped = this.dropped();
@@ -328,53 +238,17 @@ export class Acquisition {
       r.shadow = shadowSummary(report);
       await writeJsonAtomic(this.dir, 'shadow.json', report);
     }
-    const cameraIds = new Set(this.cameras.ids);
-    const notRun = new Map(status?.notRun.filter((n) => !cameraIds.has(n.id)).map((n) => [n.id, n.why]) ?? []);
-    r.instruments = [...owner].map(([id, st]) => {
-      const [subsystem, type] = st.split(':') as [string, string];
-      const note = notRun.get(id);
-      const camera = frames.find((c) => c.id === id);
-      const rows = camera ? camera.stored : (stats.perInstrument[id] ?? 0);
-      const live = status?.subsystems.find((s) => s.name === subsystem)?.instruments.find((i) => i.id === id);
-      const prev = r.instruments.find((i) => i.id === id && i.subsystem === subsystem);
-      return {
-        id,
-        subsystem,
-        type,
-        rows,
-        ...(stats.flaggedPerInstrument[id] ? { flagged: stats.flaggedPerInstrument[id] } : {}),
-        // A worker that has stopped reports nothing: keep what it said last.
-        ...((live?.corrections ?? prev?.corrections) ? { corrections: live?.corrections ?? prev?.corrections } : {}),
-        ...(live
-          ? {
-              state: live.state,
-              pollErrors: live.pollErrors,
-              ...(live.error ? { lastError: `${live.error.code}: ${live.error.message}` } : {}),
-            }
-          : prev?.state
-            ? { state: prev.state, pollErrors: prev.pollErrors, ...(prev.lastError ? { lastError: prev.lastError } : {}) }
-            : {}),
-        ...(camera ? { note: `camera: ${camera.stored} frames stored` } : {}),
-        ...(note ? { note } : {}),
-      };
+    r.instruments = instrumentRecords({
+      config: this.config,
+      status,
+      scalars: stats,
+      frames,
+      cameraIds: new Set(this.cameras.ids),
+      previous: r.instruments,
+      shadows: this.shadow ? this.runtime.shadows : [],
+      shadowStats: r.streams.shadow,
+      shadowReport: r.shadow,
     });
-    // Shadow mode: V4's run of each shadowed instrument, beside V2's.
-    if (this.shadow) {
-      const perInstrument = r.streams.shadow?.perInstrument ?? {};
-      const report = r.shadow!.instruments;
-      for (const i of this.runtime.shadows) {
-        const c = report[i.id];
-        r.instruments.push({
-          id: i.id,
-          subsystem: SHADOW_SUBSYSTEM,
-          type: i.type,
-          rows: perInstrument[i.id] ?? 0,
-          note: c?.v4Error
-            ? `shadow: V4 could not run it: ${c.v4Error}`
-            : `shadow of V2: ${c?.pairs ?? 0} pairs compared (shadow.json)`,
-        });
-      }
-    }
     r.subsystems = this.runtime.subsystems.map((name) => {
       const sup = this.runtime.supervisor(name)!;
       const prev = r.subsystems.find((s) => s.name === name);

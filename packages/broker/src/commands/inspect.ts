@@ -6,7 +6,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { RecordBatchReader, type RecordBatch } from 'apache-arrow';
 import type { CliIo } from '../cli-io.js';
-import type { RunRecord } from '../acquisition.js';
+import type { RunRecord } from '../run-record.js';
 import type { ShadowReport } from '../shadow/shadow-comparator.js';
 import { formatShadow } from '../shadow/shadow-format.js';
 
