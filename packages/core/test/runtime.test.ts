@@ -18,6 +18,7 @@ import {
   type Reading,
   type SubsystemInit,
 } from '@daq/core';
+import { InMemoryBroker } from '@daq/core/testing';
 
 t.test('commands: arguments are type- and range-checked before the driver runs', async (t) => {
   const calls: unknown[][] = [];
@@ -191,26 +192,29 @@ t.test('serial queue: one at a time, in order, errors do not block the queue', a
 });
 
 t.test('serial channel: the lease is released on success and on failure', async (t) => {
-  const log: string[] = [];
-  const api = {
-    leaseSerial: async (port: string, who: string) => (log.push(`lease ${port} ${who}`), 7),
-    serialQuery: async (l: number, c: string) => (log.push(`query ${l} ${c}`), 'reply'),
-    serialWrite: async () => {
+  // A broker whose writes are refused (the lease was revoked) and whose second release fails.
+  class RevokingBroker extends InMemoryBroker {
+    releases = 0;
+    override async serialWrite(): Promise<void> {
       throw new DaqError('DAQ_LEASE_REVOKED', 'revoked');
-    },
-    releaseSerial: async (l: number) => {
-      log.push(`release ${l}`);
-      if (log.filter((x) => x.startsWith('release')).length === 2) throw new Error('already gone');
-    },
-  } as unknown as BrokerApi;
-  const ch = new SerialChannel(api, '/dev/x', { instrument: 'i' });
+    }
+    override async releaseSerial(lease: number): Promise<void> {
+      await super.releaseSerial(lease);
+      if (++this.releases === 2) throw new Error('already gone');
+    }
+  }
+  const broker = new RevokingBroker('v2');
+  const line = broker.serialLine('/dev/x', () => 'reply\n');
+  const ch = new SerialChannel(broker, '/dev/x', { instrument: 'i' });
   t.equal(await ch.query('Q', '\n', 100), 'reply');
+  t.same(line.written, ['Q']);
   await t.rejects(
     ch.transaction((io) => io.write('W')),
     { code: 'DAQ_LEASE_REVOKED' },
     'the original error is kept even when the release fails too',
   );
-  t.same(log, ['lease /dev/x i', 'query 7 Q', 'release 7', 'lease /dev/x i', 'release 7']);
+  t.same(broker.counts, { granted: 2, released: 2 }, 'both leases were given back');
+  t.equal(broker.openLeases, 0);
   t.same([ch.transactions, ch.failures], [1, 1]);
 });
 
