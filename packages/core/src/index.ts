@@ -27,6 +27,7 @@ export { SCALAR_SCHEMA, ScalarBatchBuilder, Interner, utf8Dictionary, validityBi
 export * from './runtime/serial-channel.js';
 export * from './runtime/command-table.js';
 export * from './runtime/instrument.js';
+export * from './runtime/instrument-driver.js';
 export * from './runtime/serial-queue.js';
 export * from './runtime/subsystem-api.js';
 export * from './runtime/subsystem-host.js';

@@ -1,37 +1,15 @@
 // The V2 instrument API, kept exactly as the legacy subsystem has it: connect() reads the
 // identity, readMeasurements() returns scalar readings, commands are named methods, and
-// disconnect() leaves the device safe. V4 drivers never change this API ("zero breaking
-// changes to V2"); the host adapts it.
+// disconnect() leaves the device safe. V4 drivers never change this API (no breaking change
+// to V2); the host adapts it.
 
-import {
-  type ChannelSpec,
-  type CommandTable,
-  type DriverContext,
-  type HostedInstrument,
-  type Reading,
-  type V2InstrumentConfig,
-} from '@daq/core';
+import { InstrumentDriver, type Reading, type V2InstrumentConfig } from '@daq/core';
 
-export abstract class LegacyInstrument<C extends V2InstrumentConfig = V2InstrumentConfig> implements HostedInstrument {
-  readonly id: string;
-  readonly type: string;
-  readonly pollHz: number;
-  abstract readonly commands: CommandTable;
-
-  constructor(
-    protected readonly config: C,
-    protected readonly context: DriverContext,
-  ) {
-    this.id = config.id;
-    this.type = config.type;
-    this.pollHz = config.poll_hz;
-  }
-
+export abstract class LegacyInstrument<C extends V2InstrumentConfig = V2InstrumentConfig> extends InstrumentDriver<C> {
   /** Opens the conversation; returns the identity the device reports. */
   abstract connect(): Promise<string>;
+  /** The readings of one poll; channels() names them (known after connect()). */
   abstract readMeasurements(): Promise<Reading[]>;
-  /** The channels readMeasurements() returns (known after connect()). */
-  abstract channels(): ChannelSpec[];
   /** Default: nothing to undo. */
   async disconnect(): Promise<void> {}
 
@@ -43,7 +21,7 @@ export abstract class LegacyInstrument<C extends V2InstrumentConfig = V2Instrume
     return this.readMeasurements();
   }
 
-  shutdown(): Promise<void> {
+  override shutdown(): Promise<void> {
     return this.disconnect();
   }
 }

@@ -1,5 +1,6 @@
 // The V4 subsystem: trait drivers on the shared host, emitting Arrow record batches.
-// Cameras do not run here: each gets a camera worker of its own (the camera issue).
+// Cameras do not run here: each gets a camera worker of its own (camera/camera-worker.ts),
+// whose frames come through core's FrameSource.
 
 import { DaqError, SubsystemHost, type BrokerApi, type InstrumentFactory, type PostToBroker } from '@daq/core';
 import { ElliptecMotion } from './drivers/elliptec.js';

@@ -49,14 +49,6 @@ export interface ScpiInstrument {
   errors(): Promise<string[]>;
 }
 
-/** Frames from a scientific camera; its driver and worker come with the camera issue. */
-export interface Camera {
-  sensor(): Promise<{ width: number; height: number; bitDepth: number }>;
-  setExposure(ms: number): Promise<void>;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
 const axisParam = { name: 'axis', type: 'integer', min: 1, max: 3, optional: true } as const;
 
 export function powerMeterCommands(p: PowerMeter): CommandTable {

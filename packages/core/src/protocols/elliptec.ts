@@ -1,6 +1,7 @@
-// Thorlabs Elliptec protocol codec (PROTOCOLS.md; Thorlabs "Elliptec communication
-// protocol" manual): `<addr><cmd>[data]` out, `<addr><RESP>[data]\r\n` back, positions as
-// 32-bit two's-complement pulses in 8 hex digits, scaled with the pulses each device reports.
+// Thorlabs Elliptec protocol codec (docs/protocols.md, "Thorlabs Elliptec (ELLx bus)"; Thorlabs
+// "Elliptec communication protocol" manual): `<addr><cmd>[data]` out, `<addr><RESP>[data]\r\n`
+// back, positions as 32-bit two's-complement pulses in 8 hex digits, scaled with the pulses each
+// device reports.
 
 import { DaqError } from '../errors.js';
 

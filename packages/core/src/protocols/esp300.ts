@@ -1,5 +1,6 @@
-// Newport ESP300 protocol codec (PROTOCOLS.md; ESP300 user's manual, section 3): axis
-// commands `<axis><CMD>[value]`, CR out and CR LF back; errors are read with `TB?`.
+// Newport ESP300 protocol codec (docs/protocols.md, "Newport ESP300"; ESP300 user's manual,
+// section 3): axis commands `<axis><CMD>[value]`, CR out and CR LF back; errors are read with
+// `TB?`.
 
 import { DaqError } from '../errors.js';
 

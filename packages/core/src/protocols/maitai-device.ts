@@ -6,6 +6,7 @@
 // laser, since it differs between models.
 
 import { DaqError } from '../errors.js';
+import type { Reading } from '../runtime/instrument.js';
 import { SerialChannel, badReply } from '../runtime/serial-channel.js';
 import { parseMaiTaiFlag, parseMaiTaiValue } from './maitai.js';
 
@@ -49,6 +50,27 @@ export class MaiTaiDevice {
     const [shutter, emission] = [await this.shutter(), await this.emission()];
     const r = this.range ? `, tunes ${this.range.min}-${this.range.max} nm` : '';
     return `shutter ${shutter ? 'OPEN' : 'closed'}, emission ${emission ? 'on' : 'off'}${r}`;
+  }
+
+  /**
+   * Start-up for the V2 and V4 drivers alike: identifies the laser, reports how it was found,
+   * then commands `wavelengthNm` if one is configured. Returns the identity shown in status:
+   * the `*IDN?` reply followed by the state found, in brackets.
+   */
+  async start(wavelengthNm: number | undefined): Promise<string> {
+    const idn = await this.identify();
+    const found = await this.describeState();
+    if (wavelengthNm !== undefined) await this.setWavelength(wavelengthNm);
+    return `${idn} (${found})`;
+  }
+
+  /** One poll: a reading of each of MAITAI_CHANNELS, the shutter as 1 (open) or 0. */
+  async readings(): Promise<Reading[]> {
+    return [
+      { channel: 'wavelength', value: await this.wavelength(), unit: 'nm' },
+      { channel: 'power', value: await this.power(), unit: 'W' },
+      { channel: 'shutter', value: Number(await this.shutter()), unit: '' },
+    ];
   }
 
   /** The actual wavelength, which follows the commanded one over seconds while tuning. */

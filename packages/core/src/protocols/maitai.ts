@@ -1,5 +1,6 @@
-// Spectra-Physics MaiTai protocol codec (PROTOCOLS.md; MaiTai user's manual, "RS-232
-// commands"): LF-terminated text; values come back with their unit attached (`820nm`, `3.00W`).
+// Spectra-Physics MaiTai protocol codec (docs/protocols.md, "Spectra-Physics MaiTai"; MaiTai
+// user's manual, "RS-232 commands"): LF-terminated text; values come back with their unit
+// attached (`820nm`, `3.00W`).
 
 import { DaqError } from '../errors.js';
 

@@ -1,6 +1,6 @@
-// Newport 1830-C protocol codec (PROTOCOLS.md; Newport 1830-C user's manual, "Computer
-// interface"): single-letter commands, LF-terminated replies; `D?` answers a number in
-// scientific notation, or ERR/OVER/UNDER/SAT.
+// Newport 1830-C protocol codec (docs/protocols.md, "Newport 1830-C"; Newport 1830-C user's
+// manual, "Computer interface"): single-letter commands, LF-terminated replies; `D?` answers a
+// number in scientific notation, or ERR/OVER/UNDER/SAT.
 
 import { DaqError } from '../errors.js';
 

@@ -2,8 +2,10 @@
 // taken from the broker and released afterwards, so V2 and V4 drivers on one port take turns.
 // A driver knows its protocol, never where its bytes go.
 
+import type { SerialInstrumentBase } from '../config/types.js';
 import { DaqError } from '../errors.js';
 import type { BrokerApi, SerialLeaseRequest } from '../rpc.js';
+import type { DriverContext } from './subsystem-host.js';
 
 /** What a driver may do while it holds the port. Bytes are latin1 strings. */
 export interface SerialIo {
@@ -59,6 +61,17 @@ export class SerialChannel {
   query(command: string, terminator: string, timeoutMs: number): Promise<string> {
     return this.transaction((io) => io.query(command, terminator, timeoutMs));
   }
+}
+
+/**
+ * The channel a driver of a serial instrument talks through: the configured port, leases
+ * labelled with the instrument's id and waited for as long as the host allows.
+ */
+export function serialChannelFor(
+  config: Pick<SerialInstrumentBase, 'id' | 'serial_port'>,
+  context: Pick<DriverContext, 'broker' | 'leaseTimeoutMs'>,
+): SerialChannel {
+  return new SerialChannel(context.broker, config.serial_port, { instrument: config.id, timeoutMs: context.leaseTimeoutMs });
 }
 
 /** How a driver talks to a VISA instrument: every command is queued by the broker per resource. */

@@ -3,7 +3,7 @@
 
 import {
   ElliptecDevice,
-  SerialChannel,
+  serialChannelFor,
   type CommandTable,
   type DriverContext,
   type ElliptecConfig,
@@ -16,11 +16,7 @@ export class ElliptecV2 extends LegacyInstrument<ElliptecConfig> {
 
   constructor(config: ElliptecConfig, context: DriverContext) {
     super(config, context);
-    const channel = new SerialChannel(context.broker, config.serial_port, {
-      instrument: config.id,
-      timeoutMs: context.leaseTimeoutMs,
-    });
-    this.device = new ElliptecDevice(channel, config.address, config.id, {
+    this.device = new ElliptecDevice(serialChannelFor(config, context), config.address, config.id, {
       replyTimeoutMs: config.timeout_ms,
       moveTimeoutMs: config.move_timeout_ms,
     });

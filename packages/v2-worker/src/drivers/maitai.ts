@@ -5,7 +5,7 @@ import {
   MAITAI_MAX_NM,
   MAITAI_MIN_NM,
   MaiTaiDevice,
-  SerialChannel,
+  serialChannelFor,
   type CommandTable,
   type DriverContext,
   type MaiTaiConfig,
@@ -18,11 +18,7 @@ export class MaiTaiV2 extends LegacyInstrument<MaiTaiConfig> {
 
   constructor(config: MaiTaiConfig, context: DriverContext) {
     super(config, context);
-    const channel = new SerialChannel(context.broker, config.serial_port, {
-      instrument: config.id,
-      timeoutMs: context.leaseTimeoutMs,
-    });
-    this.device = new MaiTaiDevice(channel, config.id, config.timeout_ms);
+    this.device = new MaiTaiDevice(serialChannelFor(config, context), config.id, config.timeout_ms);
   }
 
   readonly commands: CommandTable = {
@@ -40,22 +36,15 @@ export class MaiTaiV2 extends LegacyInstrument<MaiTaiConfig> {
     readPower: { params: [], description: 'Output power in W.', run: async () => this.device.power() },
   };
 
-  async connect(): Promise<string> {
-    const idn = await this.device.identify();
-    const found = await this.device.describeState();
-    if (this.config.wavelength_nm !== undefined) await this.device.setWavelength(this.config.wavelength_nm);
-    return `${idn} (${found})`;
+  connect(): Promise<string> {
+    return this.device.start(this.config.wavelength_nm);
   }
 
   channels() {
     return MAITAI_CHANNELS;
   }
 
-  async readMeasurements(): Promise<Reading[]> {
-    return [
-      { channel: 'wavelength', value: await this.device.wavelength(), unit: 'nm' },
-      { channel: 'power', value: await this.device.power(), unit: 'W' },
-      { channel: 'shutter', value: Number(await this.device.shutter()), unit: '' },
-    ];
+  readMeasurements(): Promise<Reading[]> {
+    return this.device.readings();
   }
 }

@@ -2,7 +2,7 @@
 
 import {
   Newport1830CDevice,
-  SerialChannel,
+  serialChannelFor,
   type CommandTable,
   type DriverContext,
   type Newport1830CConfig,
@@ -15,11 +15,7 @@ export class Newport1830CV2 extends LegacyInstrument<Newport1830CConfig> {
 
   constructor(config: Newport1830CConfig, context: DriverContext) {
     super(config, context);
-    const channel = new SerialChannel(context.broker, config.serial_port, {
-      instrument: config.id,
-      timeoutMs: context.leaseTimeoutMs,
-    });
-    this.device = new Newport1830CDevice(channel, config.id, config.timeout_ms);
+    this.device = new Newport1830CDevice(serialChannelFor(config, context), config.id, config.timeout_ms);
   }
 
   readonly commands: CommandTable = {

@@ -7,7 +7,7 @@ import {
   DaqError,
   ELLIPTEC_MOVE_TIMEOUT_MS,
   ElliptecDevice,
-  SerialChannel,
+  serialChannelFor,
   type DriverContext,
   type ElliptecConfig,
   type Reading,
@@ -16,19 +16,13 @@ import { motionCommands, type AxisLimits, type MotionController } from '../trait
 import { V4Instrument } from '../v4-instrument.js';
 
 export class ElliptecMotion extends V4Instrument<ElliptecConfig> implements MotionController {
-  readonly pollHz: number;
   readonly axes = [1] as const;
   private readonly device: ElliptecDevice;
   readonly commands;
 
   constructor(config: ElliptecConfig, context: DriverContext) {
     super(config, context);
-    this.pollHz = config.poll_hz;
-    const channel = new SerialChannel(context.broker, config.serial_port, {
-      instrument: config.id,
-      timeoutMs: context.leaseTimeoutMs,
-    });
-    this.device = new ElliptecDevice(channel, config.address, config.id, {
+    this.device = new ElliptecDevice(serialChannelFor(config, context), config.address, config.id, {
       replyTimeoutMs: config.timeout_ms,
       moveTimeoutMs: config.move_timeout_ms,
     });

@@ -7,7 +7,7 @@
 import {
   DaqError,
   Esp300Device,
-  SerialChannel,
+  serialChannelFor,
   type DriverContext,
   type Esp300Config,
   type Esp300Error,
@@ -20,7 +20,6 @@ import { V4Instrument } from '../v4-instrument.js';
 const DEFAULT_MOVE_TIMEOUT_MS = 120_000;
 
 export class Esp300Motion extends V4Instrument<Esp300Config> implements MotionController {
-  readonly pollHz: number;
   readonly axes: readonly number[];
   private readonly device: Esp300Device;
   private readonly units = new Map<number, string>();
@@ -30,13 +29,8 @@ export class Esp300Motion extends V4Instrument<Esp300Config> implements MotionCo
 
   constructor(config: Esp300Config, context: DriverContext) {
     super(config, context);
-    this.pollHz = config.poll_hz;
     this.axes = [...config.axes];
-    const channel = new SerialChannel(context.broker, config.serial_port, {
-      instrument: config.id,
-      timeoutMs: context.leaseTimeoutMs,
-    });
-    this.device = new Esp300Device(channel, config.id, config.timeout_ms);
+    this.device = new Esp300Device(serialChannelFor(config, context), config.id, config.timeout_ms);
     this.commands = {
       ...motionCommands(this),
       lastError: { params: [], description: 'Pops the error buffer (TB?).', run: () => this.device.lastError() },

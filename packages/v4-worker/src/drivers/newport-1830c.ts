@@ -1,22 +1,16 @@
 // V4 Newport 1830-C driver: a PowerMeter over the shared device client.
 
-import { Newport1830CDevice, SerialChannel, type DriverContext, type Newport1830CConfig, type Reading } from '@daq/core';
+import { Newport1830CDevice, serialChannelFor, type DriverContext, type Newport1830CConfig, type Reading } from '@daq/core';
 import { powerMeterCommands, type PowerMeter } from '../traits.js';
 import { V4Instrument } from '../v4-instrument.js';
 
 export class Newport1830CMeter extends V4Instrument<Newport1830CConfig> implements PowerMeter {
-  readonly pollHz: number;
   private readonly device: Newport1830CDevice;
   readonly commands;
 
   constructor(config: Newport1830CConfig, context: DriverContext) {
     super(config, context);
-    this.pollHz = config.poll_hz;
-    const channel = new SerialChannel(context.broker, config.serial_port, {
-      instrument: config.id,
-      timeoutMs: context.leaseTimeoutMs,
-    });
-    this.device = new Newport1830CDevice(channel, config.id, config.timeout_ms);
+    this.device = new Newport1830CDevice(serialChannelFor(config, context), config.id, config.timeout_ms);
     this.commands = {
       ...powerMeterCommands(this),
       setAttenuator: {

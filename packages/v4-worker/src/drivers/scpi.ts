@@ -15,14 +15,12 @@ import { scpiCommands, type ScpiInstrument } from '../traits.js';
 import { V4Instrument } from '../v4-instrument.js';
 
 export class ScpiDevice extends V4Instrument<ScpiInstrumentConfig> implements ScpiInstrument {
-  readonly pollHz: number;
   private readonly channel: VisaChannel;
   readonly commands;
 
   constructor(config: ScpiInstrumentConfig, context: DriverContext) {
-    super(config, context);
     // Without a poll query there is nothing to poll.
-    this.pollHz = config.poll_query ? config.poll_hz : 0;
+    super(config, context, config.poll_query ? config.poll_hz : 0);
     this.channel = new VisaChannel(context.broker, config.resource, config.id, config.timeout_ms);
     this.commands = scpiCommands(this);
   }
