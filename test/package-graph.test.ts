@@ -25,8 +25,11 @@ const ALLOWED: Record<string, Record<string, string | undefined>> = {
     // The commands that want simulators start them (daq sim, daq run with simulate = true).
     '@daq/sim': 'src/commands/',
   },
-  'v2-worker': { '@daq/core': undefined, comlink: undefined },
-  'v4-worker': { '@daq/core': undefined, comlink: undefined, koffi: undefined },
+  // The device clients V2 and V4 drivers share; never the simulators (DESIGN.md: a misread
+  // protocol must not hide on both sides).
+  protocols: { '@daq/core': undefined },
+  'v2-worker': { '@daq/core': undefined, '@daq/protocols': undefined, comlink: undefined },
+  'v4-worker': { '@daq/core': undefined, '@daq/protocols': undefined, comlink: undefined, koffi: undefined },
   sim: { '@daq/core': undefined, koffi: undefined },
 };
 

@@ -1,14 +1,8 @@
 // V2 Elliptec driver: the legacy API (connect, readMeasurements, named commands) over one
 // device on a shared RS-485 bus.
 
-import {
-  ElliptecDevice,
-  serialChannelFor,
-  type CommandTable,
-  type DriverContext,
-  type ElliptecConfig,
-  type Reading,
-} from '@daq/core';
+import { serialChannelFor, type CommandTable, type DriverContext, type ElliptecConfig, type Reading } from '@daq/core';
+import { ElliptecDevice } from '@daq/protocols';
 import { LegacyInstrument } from '../legacy-instrument.js';
 
 export class ElliptecV2 extends LegacyInstrument<ElliptecConfig> {

@@ -1,16 +1,7 @@
 // V2 MaiTai driver: the legacy API over the shared device client.
 
-import {
-  MAITAI_CHANNELS,
-  MAITAI_MAX_NM,
-  MAITAI_MIN_NM,
-  MaiTaiDevice,
-  serialChannelFor,
-  type CommandTable,
-  type DriverContext,
-  type MaiTaiConfig,
-  type Reading,
-} from '@daq/core';
+import { serialChannelFor, type CommandTable, type DriverContext, type MaiTaiConfig, type Reading } from '@daq/core';
+import { MAITAI_CHANNELS, MAITAI_MAX_NM, MAITAI_MIN_NM, MaiTaiDevice } from '@daq/protocols';
 import { LegacyInstrument } from '../legacy-instrument.js';
 
 export class MaiTaiV2 extends LegacyInstrument<MaiTaiConfig> {

@@ -1,13 +1,7 @@
 // V2 Newport 1830-C driver: the legacy API over the shared device client.
 
-import {
-  Newport1830CDevice,
-  serialChannelFor,
-  type CommandTable,
-  type DriverContext,
-  type Newport1830CConfig,
-  type Reading,
-} from '@daq/core';
+import { serialChannelFor, type CommandTable, type DriverContext, type Newport1830CConfig, type Reading } from '@daq/core';
+import { Newport1830CDevice } from '@daq/protocols';
 import { LegacyInstrument } from '../legacy-instrument.js';
 
 export class Newport1830CV2 extends LegacyInstrument<Newport1830CConfig> {

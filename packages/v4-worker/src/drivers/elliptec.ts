@@ -3,15 +3,8 @@
 // sent; relative moves are left to the device, which answers GS0C beyond its travel. A
 // multi-position slider (ELL6/ELL9/ELL12) moves by slot: positions 0 … slots-1.
 
-import {
-  DaqError,
-  ELLIPTEC_MOVE_TIMEOUT_MS,
-  ElliptecDevice,
-  serialChannelFor,
-  type DriverContext,
-  type ElliptecConfig,
-  type Reading,
-} from '@daq/core';
+import { DaqError, serialChannelFor, type DriverContext, type ElliptecConfig, type Reading } from '@daq/core';
+import { ELLIPTEC_MOVE_TIMEOUT_MS, ElliptecDevice } from '@daq/protocols';
 import { motionCommands, type AxisLimits, type MotionController } from '../traits.js';
 import { V4Instrument } from '../v4-instrument.js';
 

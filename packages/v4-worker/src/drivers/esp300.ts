@@ -4,15 +4,8 @@
 // when it settles. Each axis's unit is read from the controller (SN?), never assumed, and the
 // state found at start (motor off, errors left in the buffer) is reported, then fixed.
 
-import {
-  DaqError,
-  Esp300Device,
-  serialChannelFor,
-  type DriverContext,
-  type Esp300Config,
-  type Esp300Error,
-  type Reading,
-} from '@daq/core';
+import { DaqError, serialChannelFor, type DriverContext, type Esp300Config, type Reading } from '@daq/core';
+import { Esp300Device, type Esp300Error } from '@daq/protocols';
 import { motionCommands, type AxisLimits, type MotionController } from '../traits.js';
 import { V4Instrument } from '../v4-instrument.js';
 

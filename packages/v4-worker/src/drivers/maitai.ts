@@ -1,15 +1,7 @@
 // V4 MaiTai driver: a Laser over the shared device client.
 
-import {
-  MAITAI_CHANNELS,
-  MAITAI_ANY_MAX_NM,
-  MAITAI_ANY_MIN_NM,
-  MaiTaiDevice,
-  serialChannelFor,
-  type DriverContext,
-  type MaiTaiConfig,
-  type Reading,
-} from '@daq/core';
+import { serialChannelFor, type DriverContext, type MaiTaiConfig, type Reading } from '@daq/core';
+import { MAITAI_CHANNELS, MAITAI_ANY_MAX_NM, MAITAI_ANY_MIN_NM, MaiTaiDevice } from '@daq/protocols';
 import { laserCommands, type Laser } from '../traits.js';
 import { V4Instrument } from '../v4-instrument.js';
 

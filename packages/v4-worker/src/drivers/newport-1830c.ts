@@ -1,6 +1,7 @@
 // V4 Newport 1830-C driver: a PowerMeter over the shared device client.
 
-import { Newport1830CDevice, serialChannelFor, type DriverContext, type Newport1830CConfig, type Reading } from '@daq/core';
+import { serialChannelFor, type DriverContext, type Newport1830CConfig, type Reading } from '@daq/core';
+import { Newport1830CDevice } from '@daq/protocols';
 import { powerMeterCommands, type PowerMeter } from '../traits.js';
 import { V4Instrument } from '../v4-instrument.js';
 

@@ -2,15 +2,8 @@
 // queued by the broker per resource; the identity comes from the broker's device cache, so
 // several users of one instrument ask it only once.
 
-import {
-  DaqError,
-  VisaChannel,
-  badReply,
-  parseScpiValue,
-  type DriverContext,
-  type Reading,
-  type ScpiInstrumentConfig,
-} from '@daq/core';
+import { DaqError, VisaChannel, badReply, type DriverContext, type Reading, type ScpiInstrumentConfig } from '@daq/core';
+import { parseScpiValue } from '@daq/protocols';
 import { scpiCommands, type ScpiInstrument } from '../traits.js';
 import { V4Instrument } from '../v4-instrument.js';
 

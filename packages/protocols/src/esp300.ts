@@ -2,7 +2,7 @@
 // section 3): axis commands `<axis><CMD>[value]`, CR out and CR LF back; errors are read with
 // `TB?`.
 
-import { DaqError } from '../errors.js';
+import { DaqError } from '@daq/core';
 
 export interface Esp300Error {
   code: number;

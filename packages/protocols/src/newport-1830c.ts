@@ -2,7 +2,7 @@
 // manual, "Computer interface"): single-letter commands, LF-terminated replies; `D?` answers a
 // number in scientific notation, or ERR/OVER/UNDER/SAT.
 
-import { DaqError } from '../errors.js';
+import { DaqError } from '@daq/core';
 
 /**
  * U1-U4. Sources disagree on U2/U3; three independent drivers (Lantz, written from the manual;

@@ -4,8 +4,7 @@
 // reported; a move that ends on a travel limit is reported when it settles. The controller is
 // silent for 2-5 s after an axis hits a travel limit, so the reply timeout is 6 s.
 
-import { DaqError } from '../errors.js';
-import { SerialChannel, badReply, type SerialIo } from '../runtime/serial-channel.js';
+import { DaqError, SerialChannel, badReply, type SerialIo } from '@daq/core';
 import {
   ESP300_LIMIT_ERRORS,
   ESP300_UNITS,

@@ -2,7 +2,7 @@
 // user's manual, "RS-232 commands"): LF-terminated text; values come back with their unit
 // attached (`820nm`, `3.00W`).
 
-import { DaqError } from '../errors.js';
+import { DaqError } from '@daq/core';
 
 /** The V2 API's fixed range (pinned); the device client checks the range each laser reports. */
 export const MAITAI_MIN_NM = 690;

@@ -5,8 +5,7 @@
 // undone, never stored as W) and reads back every wavelength it sets (the detector head
 // decides the range; a refused value is reported).
 
-import { DaqError } from '../errors.js';
-import { SerialChannel, badReply, type SerialIo } from '../runtime/serial-channel.js';
+import { DaqError, SerialChannel, badReply, type SerialIo } from '@daq/core';
 import { NEWPORT_FILTERS, NEWPORT_UNITS, newportWavelengthCommand, parseNewportReading } from './newport-1830c.js';
 
 /** A reading takes up to ~0.5 s with the slow filter; hardware-tested drivers (Lantz) allow 2 s. */

@@ -3,8 +3,7 @@
 // can leave garbage behind. Positions are scaled with the pulses the device itself reports;
 // multi-position sliders (ELL6/ELL9/ELL12) are driven by slot.
 
-import { DaqError } from '../errors.js';
-import { SerialChannel, badReply } from '../runtime/serial-channel.js';
+import { DaqError, SerialChannel, badReply } from '@daq/core';
 import {
   ELLIPTEC_STATUS,
   elliptecStatusError,

@@ -3,7 +3,7 @@
 // back, positions as 32-bit two's-complement pulses in 8 hex digits, scaled with the pulses each
 // device reports.
 
-import { DaqError } from '../errors.js';
+import { DaqError } from '@daq/core';
 
 export const ELLIPTEC_STATUS: Readonly<Record<number, string>> = {
   0x00: 'ok',

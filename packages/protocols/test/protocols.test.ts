@@ -2,8 +2,8 @@
 // malformed and error replies, and the numbers at the edges of their ranges.
 
 import t from 'tap';
+import { DaqError } from '@daq/core';
 import {
-  DaqError,
   decodePulses,
   elliptecStatusError,
   encodePulses,
@@ -15,7 +15,7 @@ import {
   parseMaiTaiFlag,
   parseMaiTaiValue,
   parseNewportReading,
-} from '@daq/core';
+} from '@daq/protocols';
 
 t.test('Elliptec IN reply from the manual: ELL14 with 143360 pulses per revolution', async (t) => {
   const r = parseElliptecReply('2', '2IN0E1140051720231701016800023000\r\n');

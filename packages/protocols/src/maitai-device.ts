@@ -5,9 +5,7 @@
 // (`WAVelength?` returns the last accepted value) and the tuning range is read from the
 // laser, since it differs between models.
 
-import { DaqError } from '../errors.js';
-import type { Reading } from '../runtime/instrument.js';
-import { SerialChannel, badReply } from '../runtime/serial-channel.js';
+import { DaqError, SerialChannel, badReply, type Reading } from '@daq/core';
 import { parseMaiTaiFlag, parseMaiTaiValue } from './maitai.js';
 
 /** Replies were seen to take 2 s and more on hardware; public drivers allow 5-10 s. */

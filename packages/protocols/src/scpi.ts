@@ -3,7 +3,7 @@
 // beyond the range), -9.9E37 for negative infinity, 9.91E37 for "not a number". These are not
 // readings: the driver reports them as flagged readings, stored with a null value.
 
-import type { ReadingFlag } from '../runtime/instrument.js';
+import type { ReadingFlag } from '@daq/core';
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([Ee][+-]?\d+)?$/;
 
