@@ -5,8 +5,8 @@
 
 import { hostname, cpus, platform, release } from 'node:os';
 import { createRequire } from 'node:module';
-import type { DaqConfig, LoadedConfig } from '@daq/core';
-import type { CrashReport, StopReport } from './runtime/subsystem-supervisor.js';
+import type { DaqConfig, DataSource, InstrumentState, LoadedConfig, SubsystemName } from '@daq/core';
+import type { CrashReport, StopReport, SupervisorState } from './runtime/subsystem-supervisor.js';
 import type { RuntimeStatus } from './runtime/dual-runtime-manager.js';
 import { SHADOW_SUBSYSTEM, type SourceCounts } from './bridge/measurement-bridge.js';
 import type { ShadowReport, ShadowInstrumentReport } from './shadow/shadow-comparator.js';
@@ -18,12 +18,12 @@ export type RunStatus = 'running' | 'completed' | 'interrupted' | 'failed';
 /** One instrument's line in run.json. */
 export interface RunInstrument {
   id: string;
-  subsystem: string;
+  subsystem: DataSource;
   type: string;
   rows: number;
   note?: string;
   /** From the worker's last status: the instrument's state, failed polls and its last error. */
-  state?: string;
+  state?: InstrumentState;
   pollErrors?: number;
   lastError?: string;
   /** Rows stored with a null value because the instrument sent a sentinel (SCPI overload / not-a-number), per flag. */
@@ -56,7 +56,7 @@ export interface RunRecord {
   /** Shadow mode: the comparison of V2 and V4 per instrument and channel (worst moments in shadow.json). */
   shadow?: { file: 'shadow.json'; final: boolean; instruments: Record<string, ShadowSummary> };
   instruments: RunInstrument[];
-  subsystems: { name: string; state: string; restarts: number; crashes: CrashReport[]; stop?: StopReport }[];
+  subsystems: { name: SubsystemName; state: SupervisorState; restarts: number; crashes: CrashReport[]; stop?: StopReport }[];
   warnings: string[];
 }
 

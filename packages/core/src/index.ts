@@ -10,7 +10,6 @@ export {
   instrumentTypesFor,
   instrumentTypeSpec,
   type InstrumentTypeSpec,
-  type Subsystem,
   type Transport,
   type JsonSchema,
 } from './config/instrument-types.js';

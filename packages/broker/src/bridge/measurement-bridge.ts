@@ -5,7 +5,7 @@
 // never dropped. Per source, rows in == rows out once the bridge is drained.
 
 import { tableFromIPC, type Vector } from 'apache-arrow';
-import { Clock, type Measurement } from '@daq/core';
+import { Clock, type DataSource, type Measurement } from '@daq/core';
 import { SeriesTable, countBelow, emptyChunk, isSorted, sortChunk, tsLess, tsWords, type ScalarChunk } from './series.js';
 
 export interface BridgeSink {
@@ -24,7 +24,7 @@ export interface BridgeOptions {
 }
 
 /** The subsystem label of V4's readings of a shadowed V2 instrument. */
-export const SHADOW_SUBSYSTEM = 'v4-shadow';
+export const SHADOW_SUBSYSTEM = 'v4-shadow' satisfies DataSource;
 
 export interface SourceCounts {
   /** Rows received from the source. */

@@ -14,12 +14,13 @@ import {
   type InstrumentStatus,
   type MeasurementBatchMessage,
   type OutputCounts,
+  type SubsystemName,
 } from '@daq/core';
 import type { SharedResources } from '../shared-resources.js';
 import { entryUrl } from '../entry-points.js';
 import { SubsystemSupervisor, type CrashReport, type StopReport, type SupervisorState } from './subsystem-supervisor.js';
 
-export type SubsystemName = 'v2' | 'v4';
+export type { SubsystemName } from '@daq/core';
 
 export interface DualRuntimeOptions {
   /** Worker entry files (tests substitute their own). */
@@ -35,7 +36,7 @@ export interface RuntimeEvents {
   /** A V4 Arrow batch (one self-contained IPC stream). */
   arrow: [ArrowBatchMessage, SubsystemName];
   crash: [CrashReport];
-  restart: [{ subsystem: string; attempt: number; delayMs: number }];
+  restart: [{ subsystem: SubsystemName; attempt: number; delayMs: number }];
   state: [{ subsystem: SubsystemName; state: SupervisorState }];
 }
 

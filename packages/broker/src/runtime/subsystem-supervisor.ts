@@ -15,6 +15,7 @@ import {
   type SubsystemApi,
   type SubsystemConfig,
   type SubsystemStatus,
+  type SubsystemName,
 } from '@daq/core';
 import type { SharedResources } from '../shared-resources.js';
 import { attachWorker, type BrokerEndpoint } from '../rpc/broker-endpoint.js';
@@ -24,11 +25,13 @@ import { RingConsumer } from './ring-consumer.js';
 
 export type SupervisorState = 'stopped' | 'starting' | 'running' | 'stopping' | 'restarting' | 'failed';
 
+/** How a worker died: it threw, it exited, it stopped answering, or it failed to start. */
+export type CrashKind = 'exception' | 'exit' | 'unresponsive' | 'start';
+
 export interface CrashReport {
-  subsystem: string;
+  subsystem: SubsystemName;
   cause: string;
-  /** 'exception' | 'exit' | 'unresponsive' | 'start' */
-  kind: string;
+  kind: CrashKind;
   at: string;
   leasesReleased: number;
   commandsFailed: number;
@@ -38,7 +41,7 @@ export interface CrashReport {
 }
 
 export interface StopReport {
-  subsystem: string;
+  subsystem: SubsystemName;
   /** True when the worker shut down by itself within the deadline. */
   clean: boolean;
   /** True when the worker had to be terminated (deadline passed or it failed to answer). */
@@ -73,7 +76,7 @@ export interface SupervisorEvents {
   measurements: [MeasurementBatchMessage];
   arrow: [ArrowBatchMessage];
   crash: [CrashReport];
-  restart: [{ subsystem: string; attempt: number; delayMs: number }];
+  restart: [{ subsystem: SubsystemName; attempt: number; delayMs: number }];
 }
 
 const MAX_BACKOFF_MS = 60_000;
@@ -94,7 +97,7 @@ class Incarnation {
   /** V4: the ring the worker writes its batches to, and its reader on this thread. */
   ring: RingConsumer | undefined;
   /** Set by the heartbeat when it gives up on the thread. */
-  crashKind: string | undefined;
+  crashKind: CrashKind | undefined;
   crashCause: string | undefined;
   readonly exitedPromise: Promise<number>;
 
@@ -129,7 +132,7 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
   };
 
   constructor(
-    readonly name: 'v2' | 'v4',
+    readonly name: SubsystemName,
     private readonly workerUrl: URL,
     private readonly config: SubsystemConfig<InstrumentConfig>,
     private readonly instruments: InstrumentConfig[],
@@ -337,7 +340,7 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
-  private onCrash(inc: Incarnation, kind: string, cause: string, callsFailed: number): void {
+  private onCrash(inc: Incarnation, kind: CrashKind, cause: string, callsFailed: number): void {
     if (this.current === inc) this.current = undefined;
     // A death during start() is reported by start() itself (its init call fails with the cause).
     if (this.state === 'starting') return;

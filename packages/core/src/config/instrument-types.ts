@@ -3,12 +3,13 @@
 // generated from this one table, so they cannot drift apart.
 
 export type JsonSchema = { [key: string]: unknown };
-export type Subsystem = 'v2' | 'v4';
+import type { SubsystemName } from './types.js';
+
 export type Transport = 'serial' | 'visa' | 'camera' | 'none';
 
 export interface InstrumentTypeSpec {
   type: string;
-  subsystems: readonly Subsystem[];
+  subsystems: readonly SubsystemName[];
   transport: Transport;
   description: string;
   fields: Record<string, JsonSchema>;
@@ -363,11 +364,11 @@ export const INSTRUMENT_TYPES: readonly InstrumentTypeSpec[] = [
   },
 ];
 
-export function instrumentTypesFor(subsystem: Subsystem): InstrumentTypeSpec[] {
+export function instrumentTypesFor(subsystem: SubsystemName): InstrumentTypeSpec[] {
   return INSTRUMENT_TYPES.filter((t) => t.subsystems.includes(subsystem));
 }
 
-export function instrumentTypeSpec(subsystem: Subsystem, type: string): InstrumentTypeSpec | undefined {
+export function instrumentTypeSpec(subsystem: SubsystemName, type: string): InstrumentTypeSpec | undefined {
   return instrumentTypesFor(subsystem).find((t) => t.type === type);
 }
 

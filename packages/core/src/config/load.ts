@@ -9,7 +9,8 @@ import { didYouMean } from '../did-you-mean.js';
 import { configSchema } from './schema.js';
 import { PositionIndex, formatKeyPath, type KeyPath } from './locate.js';
 import { semanticChecks, type PlacedInstrument } from './semantic.js';
-import type { JsonSchema, Subsystem } from './instrument-types.js';
+import type { JsonSchema } from './instrument-types.js';
+import type { SubsystemName } from './types.js';
 import type { DaqConfig, InstrumentConfig, LoadedConfig } from './types.js';
 
 const ajv = new Ajv2020({ allErrors: true, useDefaults: true, verbose: true, strict: true, allowUnionTypes: true });
@@ -88,7 +89,7 @@ function sectionDefaults<T>(schema: ObjectSchema): T {
 }
 
 /** An absent [v2]/[v4]: disabled, with the schema's defaults for everything else. */
-function emptySubsystem<S extends 'v2' | 'v4'>(name: S): DaqConfig[S] {
+function emptySubsystem<S extends SubsystemName>(name: S): DaqConfig[S] {
   return { ...sectionDefaults<DaqConfig[S]>(sectionSchema(name)), enabled: false };
 }
 
@@ -139,7 +140,7 @@ export function validateConfigText(text: string, file: string): ValidationResult
     v4: (doc.v4 as DaqConfig['v4'] | undefined) ?? emptySubsystem('v4'),
   };
   const valid: PlacedInstrument[] = [];
-  for (const s of ['v2', 'v4'] as Subsystem[]) {
+  for (const s of ['v2', 'v4'] as SubsystemName[]) {
     const list = Array.isArray(config[s].instruments) ? (config[s].instruments as InstrumentConfig[]) : [];
     list.forEach((inst, index) => {
       if (badInstruments.has(`${s}:${index}`) || typeof inst !== 'object' || inst === null) return;

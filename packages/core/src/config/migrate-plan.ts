@@ -5,7 +5,7 @@ import { PositionIndex } from './locate.js';
 import { serialPortOf } from './semantic.js';
 import { comment, tomlValue, unbroken } from './toml-writer.js';
 import { migrationFieldMap, migrationGuideLink, typeMigration } from './migrate-type-table.js';
-import type { DaqConfig, InstrumentConfig, V2InstrumentConfig, V4InstrumentConfig } from './types.js';
+import type { DaqConfig, InstrumentConfig, SubsystemName, V2InstrumentConfig, V4InstrumentConfig } from './types.js';
 
 export type MigrationOutcome = 'migrated' | 'v2-only' | 'already-in-v4' | 'kept-v2' | 'shadowed';
 
@@ -108,7 +108,7 @@ export function planMigration(
   }
   const inputShadow = config.v4.shadow.instruments;
   const shadowIds = shadowMode ? [...inputShadow] : [];
-  const where = (s: 'v2' | 'v4') => (i: number) =>
+  const where = (s: SubsystemName) => (i: number) =>
     unbroken(`${file}:${positions.find([s, 'instruments', i]).line} ([[${s}.instruments]] #${i + 1})`);
   const whereV2 = where('v2');
 

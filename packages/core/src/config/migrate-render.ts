@@ -6,6 +6,7 @@ import { configSchema } from './schema.js';
 import { comment, pairs } from './toml-writer.js';
 import { NOT_SET_ANY, TYPE_MIGRATIONS, migrationFieldMap, migrationGuideLink, typeMigration } from './migrate-type-table.js';
 import { plural, type MigrationOutcome, type Plan } from './migrate-plan.js';
+import type { SubsystemName } from './types.js';
 import type { InstrumentConfig, V4InstrumentConfig } from './types.js';
 
 /** An instrument table; scalar fields in the type's order, inline tables (sim, roi) last. */
@@ -25,7 +26,7 @@ function instrumentLines(header: string, inst: InstrumentConfig, order: readonly
 }
 
 /** One comment line per optional field without default that is unset (sim only when simulating). */
-function unsetNotes(inst: InstrumentConfig, subsystem: 'v2' | 'v4', simulate: boolean): string[] {
+function unsetNotes(inst: InstrumentConfig, subsystem: SubsystemName, simulate: boolean): string[] {
   const spec = instrumentTypeSpec(subsystem, inst.type)!;
   const rec = inst as unknown as Record<string, unknown>;
   const why: Record<string, string | undefined> = { ...NOT_SET_ANY, ...TYPE_MIGRATIONS[inst.type]?.notSet };

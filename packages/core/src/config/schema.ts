@@ -1,11 +1,12 @@
 // The JSON Schema (draft 2020-12) of a configuration file, generated from the instrument
 // table. The same object validates at load time and is written to schema/ for editors.
 
-import { COMMON_INSTRUMENT_FIELDS, instrumentTypesFor, type JsonSchema, type Subsystem } from './instrument-types.js';
+import { COMMON_INSTRUMENT_FIELDS, instrumentTypesFor, type JsonSchema } from './instrument-types.js';
+import type { SubsystemName } from './types.js';
 
 export const SCHEMA_ID = 'https://daq-runtime.invalid/schema/daq-config.schema.json';
 
-function instrumentSchema(subsystem: Subsystem): JsonSchema {
+function instrumentSchema(subsystem: SubsystemName): JsonSchema {
   const types = instrumentTypesFor(subsystem);
   return {
     type: 'object',
@@ -108,7 +109,7 @@ const shadowSection: JsonSchema = {
   },
 };
 
-function subsystemSchema(subsystem: Subsystem): JsonSchema {
+function subsystemSchema(subsystem: SubsystemName): JsonSchema {
   return {
     type: 'object',
     additionalProperties: false,

@@ -6,7 +6,8 @@ import { availableParallelism } from 'node:os';
 import { parseVisaResource, type VisaResource } from '../visa-resource.js';
 import { DaqError } from '../errors.js';
 import { didYouMean } from '../did-you-mean.js';
-import { SERIAL_LINE_KEYS, instrumentTypeSpec, type Subsystem } from './instrument-types.js';
+import { SERIAL_LINE_KEYS, instrumentTypeSpec } from './instrument-types.js';
+import type { SubsystemName } from './types.js';
 import { formatKeyPath, type KeyPath } from './locate.js';
 import type { DaqConfig, InstrumentConfig, V2InstrumentConfig } from './types.js';
 
@@ -17,7 +18,7 @@ export interface Finding {
 }
 
 export interface PlacedInstrument {
-  subsystem: Subsystem;
+  subsystem: SubsystemName;
   index: number;
   config: InstrumentConfig;
   /** `v2.instruments[0]`. */
@@ -186,7 +187,7 @@ export function semanticChecks(
       }
     } else {
       // The same device may be configured once in V2 and once in V4 (run side by side), never twice in one.
-      const seen = new Map<Subsystem, PlacedInstrument>();
+      const seen = new Map<SubsystemName, PlacedInstrument>();
       for (const p of protocolUsers) {
         if (p.config.type !== first.config.type) continue;
         const same = seen.get(p.subsystem);

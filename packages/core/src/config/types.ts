@@ -3,6 +3,12 @@
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
+/** Which subsystem: the one name for it everywhere (config sections, workers, lease owners, data). */
+export type SubsystemName = 'v2' | 'v4';
+
+/** Where a stored row comes from: a subsystem, or V4's run of a V2 instrument it shadows. */
+export type DataSource = SubsystemName | 'v4-shadow';
+
 export interface SerialLineSettings {
   baud_rate: number;
   data_bits: 7 | 8;

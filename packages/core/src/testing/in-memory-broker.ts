@@ -6,6 +6,7 @@
 
 import { DaqError } from '../errors.js';
 import type { BrokerApi, SerialLeaseRequest } from '../rpc.js';
+import type { SubsystemName } from '../config/types.js';
 import { InMemorySerialLine, type ScriptedDevice } from './in-memory-serial-line.js';
 
 /** A VISA instrument: the reply to a query, or undefined for a write (or a query nobody answers). */
@@ -28,7 +29,7 @@ export class InMemoryBroker implements BrokerApi {
   readonly counts = { granted: 0, released: 0 };
 
   /** @param subsystem prefixes lease owners, as the broker does for each worker. */
-  constructor(readonly subsystem: 'v2' | 'v4' = 'v4') {}
+  constructor(readonly subsystem: SubsystemName = 'v4') {}
 
   /** Adds a serial line with a scripted device on `path`; returns it for the test to inspect. */
   serialLine(path: string, device?: ScriptedDevice): InMemorySerialLine {
