@@ -4,7 +4,7 @@
 // that die holding a lease). Every client's counts must reconcile exactly with the broker's
 // counters and the simulators', the ports must be shared fairly, and nothing may be left.
 //
-// Bounds (benchmarks/src/stress.ts BOUNDS), and why:
+// Bounds (BOUNDS in benchmarks/src/stress/bounds.ts), and why:
 // - share of a port's grants per client within 0.75..1.25 of the mean: every serial client
 //   runs the same cycle (bus, bus, meter) with the same trouble rate, so under FIFO they get
 //   the same share; the spread seen here is a few percent (±0.25 leaves room for event-loop
@@ -21,7 +21,7 @@
 //   two samples taken right after a full GC (a leak of ~1 kB per command, ~30 MB per run, fails).
 
 import t from 'tap';
-import { runStress, BOUNDS, type StressResult } from '../benchmarks/src/stress.js';
+import { runStress, BOUNDS, INJECTED_FAILURES, type StressResult } from '../benchmarks/src/stress.js';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
 
 const seconds = Number(process.env.STRESS_SECONDS ?? 40);
@@ -50,17 +50,7 @@ t.test('the run ends in time with every client reporting', async (t) => {
   for (const code of ['DAQ_READ_TIMEOUT', 'DAQ_LEASE_REVOKED', 'DAQ_INVALID_ARGUMENT', 'DAQ_VISA_TIMEOUT', 'DAQ_LEASE_TIMEOUT'])
     t.ok((r.totals.failedByCode[code] ?? 0) > 0, `trouble was injected: ${code} × ${r.totals.failedByCode[code] ?? 0}`);
   t.same(
-    Object.keys(r.totals.failedByCode).filter(
-      (c) =>
-        ![
-          'DAQ_LEASE_TIMEOUT',
-          'DAQ_READ_TIMEOUT',
-          'DAQ_LEASE_REVOKED',
-          'DAQ_PORT_BUSY',
-          'DAQ_INVALID_ARGUMENT',
-          'DAQ_VISA_TIMEOUT',
-        ].includes(c),
-    ),
+    Object.keys(r.totals.failedByCode).filter((c) => !INJECTED_FAILURES.includes(c)),
     [],
     'only the injected failures',
   );

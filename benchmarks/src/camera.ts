@@ -4,9 +4,10 @@
 //   only the frame-number pixels, so the worker's one copy per frame is what is measured) and a
 //   consumer that releases each record at once; vs.memcpy is against a single-thread copy of
 //   the same frame size into a SharedArrayBuffer, measured in the same run (goal >= 0.5);
-// - camera.jitter: intervals between frames committed to the ring at the Kinetix rate, with the
-//   worker pinned to the last CPU and a busy thread confined to CPU 0 (an isolated CPU), and with
-//   neither pinned (goal: pinned p99 deviation from the frame period under 1 ms);
+// - camera.jitter: at the Kinetix rate, intervals between the times the worker took consecutive
+//   frames from the camera, read from outside (the timestamp each frame carries in its ring
+//   record), with the worker pinned to the last CPU and a busy thread confined to CPU 0 (an
+//   isolated CPU), and with neither pinned (goal: pinned p99 deviation from the frame period under 1 ms);
 // - camera.disk.prime_bsi and camera.disk.kinetix: the whole pipeline (ring, frame files with
 //   fdatasync, frame_stats) at the camera's rate, frames dropped by place (goal 0).
 
@@ -16,7 +17,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { RingReader, copyBytes, parseConfig, type DaqConfig } from '@daq/core';
+import { RingReader, copyBytes, decodeFrameRecord, parseConfig, type DaqConfig } from '@daq/core';
 import { buildFakePvcam, fakePvcamControl } from '@daq/sim';
 import { CameraManager, CameraSupervisor, alignedBytes } from '@daq/broker';
 import { setThreadAffinity, threadAffinity } from '@daq/v4-worker';
@@ -84,12 +85,24 @@ function memcpyGBps(frameBytes: number, seconds: number): number {
   return (n * frameBytes) / ((performance.now() - t0) / 1000) / 1e9;
 }
 
-/** Starts the camera, lets a consumer release every record at once for `seconds`, stops. */
+/**
+ * A frame as the consumer read it from the ring: its number at the camera and when the worker took
+ * it from the camera (its record's timestamp; with an epoch offset of 0, ms on process.hrtime's clock).
+ */
+interface FrameSeen {
+  frameNr: number;
+  takenMs: number;
+}
+
+/**
+ * Starts the camera, lets a consumer release every record at once for `seconds`, stops. With
+ * `keepFrames`, the consumer also keeps each frame's number and timestamp (`frames`).
+ */
 async function captureToRing(
   lib: string,
   size: { width: number; height: number },
   seconds: number,
-  o: { fps: number; pattern: number; cpu?: number; sensorCpu?: number; timeline?: SharedArrayBuffer; exposureMs: number },
+  o: { fps: number; pattern: number; cpu?: number; sensorCpu?: number; keepFrames?: boolean; exposureMs: number },
 ) {
   const ctl = fakePvcamControl(lib);
   ctl.reset();
@@ -113,10 +126,10 @@ async function captureToRing(
     ringBlockTimeoutMs: 2000,
     startTimeoutMs: 30_000,
     stopTimeoutMs: 10_000,
-    ...(o.timeline ? { timeline: o.timeline } : {}),
   });
   const ready = await sup.open();
   const reader = new RingReader(sup.ring);
+  const frames: FrameSeen[] = [];
   let consumed = 0;
   let running = true;
   const consume = (async () => {
@@ -124,6 +137,10 @@ async function captureToRing(
       const r = reader.tryRead();
       if (r) {
         consumed++;
+        if (o.keepFrames) {
+          const v = decodeFrameRecord(sup.layout, r);
+          frames.push({ frameNr: Number(v.frameIndex), takenMs: Number(v.timestampNs) / 1e6 });
+        }
         continue;
       }
       const w = await reader.waitForData(50);
@@ -140,7 +157,7 @@ async function captureToRing(
   running = false;
   await consume;
   reader.close();
-  return { ready, elapsed, written: before, report, consumed };
+  return { ready, elapsed, written: before, report, consumed, frames };
 }
 
 async function ringBench(ctx: BenchContext, lib: string, width: number, height: number): Promise<BenchResult> {
@@ -186,7 +203,6 @@ async function startBurner(cpu: number | undefined): Promise<{ stop(): Promise<v
 
 async function jitterRun(lib: string, seconds: number, pinned: boolean) {
   const fps = 83;
-  const timeline = new SharedArrayBuffer(8 * Math.ceil(fps * seconds * 2 + 100));
   // Pinned: an isolated CPU as isolcpus would make it: the broker's thread, a busy thread and the
   // fake camera's generator on CPU 0, only the camera worker on the last CPU.
   const saved = threadAffinity().allowed;
@@ -197,10 +213,10 @@ async function jitterRun(lib: string, seconds: number, pinned: boolean) {
       fps,
       pattern: 1,
       exposureMs: 12,
-      timeline,
+      keepFrames: true,
       ...(pinned ? { cpu: LAST_CPU, sensorCpu: 0 } : {}),
     });
-    const t = new Float64Array(timeline).subarray(0, r.report.counters.framesWritten);
+    const t = r.frames.map((f) => f.takenMs);
     const period = 1000 / fps;
     const intervals: number[] = [];
     // Steady state: the first half second (thread start-up, JIT, first frames) is left out.
@@ -215,15 +231,16 @@ async function jitterRun(lib: string, seconds: number, pinned: boolean) {
     const dev = intervals.map((x) => Math.abs(x - period)).sort((a, b) => a - b);
     const sorted = [...intervals].sort((a, b) => a - b);
     // What the host adds: from the end of each frame at the camera (the fake's timestamp, same
-    // clock) to its commit in the ring; and how regular the camera itself was.
+    // clock) to the worker taking it; and how regular the camera itself was, over consecutive
+    // frame numbers (the fake keeps no end time for a frame it lost).
     const ctl = fakePvcamControl(lib);
     const latency: number[] = [];
     const sourceDev: number[] = [];
-    // Timeline entry i is frame number i + 1 only when no frame was lost on the way.
-    const lossless = r.report.counters.framesLostAtSource === 0;
-    for (let i = skip; lossless && i < t.length; i++) {
-      latency.push(t[i]! - ctl.frameEofMs(i + 1));
-      if (i > skip) sourceDev.push(Math.abs(ctl.frameEofMs(i + 1) - ctl.frameEofMs(i) - period));
+    for (let i = skip; i < r.frames.length; i++) {
+      const nr = r.frames[i]!.frameNr;
+      latency.push(t[i]! - ctl.frameEofMs(nr));
+      if (i > skip && r.frames[i - 1]!.frameNr === nr - 1)
+        sourceDev.push(Math.abs(ctl.frameEofMs(nr) - ctl.frameEofMs(nr - 1) - period));
     }
     latency.sort((a, b) => a - b);
     sourceDev.sort((a, b) => a - b);
@@ -270,11 +287,12 @@ async function jitterBench(ctx: BenchContext, lib: string): Promise<BenchResult>
       unpinned: free,
       goal: { 'pinned p99 |interval - period| < 1 ms': pinned.devP99 < 1 },
       definitions:
-        'capture latency: from the end of a frame at the (fake) camera to its commit in the ring; interval: between consecutive commits, ' +
+        'capture latency: from the end of a frame at the (fake) camera to the worker taking it from the camera (the timestamp in its ring record; ' +
+        'the copy into the ring comes after); interval: between the timestamps of consecutive frames in the ring, ' +
         "which also carries the camera's own irregularity (sourceDevP99: on this VM the fake camera thread itself is late by several ms about twice a second)",
       note:
         `pinned: camera worker on CPU ${LAST_CPU}; the broker's thread, a busy thread and the fake camera's frame generator (hardware DMA on a real camera; SCHED_FIFO) on CPU 0; ` +
-        'unpinned: nothing pinned. Interval = time between consecutive frames committed to the ring, after the first half second.',
+        'unpinned: nothing pinned. Interval = time between the timestamps of consecutive frames read from the ring, after the first half second.',
     },
   };
 }

@@ -33,7 +33,7 @@ export interface CameraReport {
   error?: string;
 }
 
-export interface CameraManagerOptions extends Partial<Pick<CameraSupervisorOptions, 'simSensor' | 'pollUs' | 'timeline'>> {
+export interface CameraManagerOptions extends Partial<Pick<CameraSupervisorOptions, 'simSensor' | 'pollUs'>> {
   epochOffsetNs: bigint;
   /** Where frames/<id>/ directories go (the run directory). */
   dir: string;
@@ -76,7 +76,6 @@ export class CameraManager {
         sdkState,
         ...(options.simSensor ? { simSensor: options.simSensor } : {}),
         ...(options.pollUs ? { pollUs: options.pollUs } : {}),
-        ...(options.timeline ? { timeline: options.timeline } : {}),
       });
       this.#runs.push({ config: i, sup, report: emptyReport(i.id) });
     }

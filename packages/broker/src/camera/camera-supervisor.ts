@@ -37,8 +37,6 @@ export interface CameraSupervisorOptions {
   stopTimeoutMs: number;
   /** Sensor of the simulated camera (default 2048x2048, 16 bit). */
   simSensor?: { width: number; height: number; bitDepth: number; fps?: number };
-  /** Where the worker records each frame's commit time (benchmarks). */
-  timeline?: SharedArrayBuffer;
   pollUs?: number;
   /** PVCAM's process-wide init/uninit count, shared by every camera worker (createSdkUsers() from @daq/core). */
   sdkState?: Int32Array;
@@ -138,7 +136,6 @@ export class CameraSupervisor {
       ringBlockTimeoutMs: o.ringBlockTimeoutMs,
       control: this.control.sab,
       epochOffsetNs: o.epochOffsetNs,
-      ...(o.timeline ? { timeline: o.timeline } : {}),
       ...(o.pollUs ? { pollUs: o.pollUs } : {}),
     };
     const worker = new Worker(entryUrl('cameraWorker'), { workerData: data, name: `camera ${c.id}` });

@@ -39,8 +39,6 @@ export interface CameraWorkerData {
    * host deschedules an idle vCPU: milliseconds); 200 µs when not pinned.
    */
   pollUs?: number;
-  /** Optional Float64 array: the monotonic time (ms) each frame was committed to the ring. */
-  timeline?: SharedArrayBuffer;
 }
 
 export interface CameraFinalCounts {
@@ -62,4 +60,3 @@ export type CameraWorkerMessage =
     }
   | ({ type: 'stopped' } & CameraFinalCounts)
   | ({ type: 'failed'; error: unknown } & Partial<CameraFinalCounts>);
-

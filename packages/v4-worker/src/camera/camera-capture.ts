@@ -57,8 +57,6 @@ export async function runCameraWorker(data: CameraWorkerData, post: (m: CameraWo
       );
     }
     const ring = createRingBuffer(ringFrames * slot, `camera ${data.instrument}`);
-    // Fault every page in before the first frame (see PvcamCamera's buffer); the header stays as is.
-    new Uint8Array(ring).fill(0, 4096);
     // Fault every page in before the first frame (see PvcamCamera's buffer): the header stays as is.
     new Uint8Array(ring).fill(0, 4096);
     writer = new RingWriter(ring, { policy: data.ringPolicy, blockTimeoutMs: data.ringBlockTimeoutMs });
@@ -107,7 +105,6 @@ function capture(
   const LAST = CameraControl.index('lastFrameNr');
   const WAITS = CameraControl.index('ringWaits');
   const WAIT_MS = CameraControl.index('ringWaitMs');
-  const timeline = data.timeline ? new Float64Array(data.timeline) : undefined;
   // The ring's memory never moves: its address is read once, so each record knows where it sits.
   const base = koffi.address(new Uint8Array(ring)) as bigint;
   let acquired = 0;
@@ -148,7 +145,6 @@ function capture(
     if (view) {
       const address = base + BigInt(view.byteOffset);
       writer.commit(encodeFrameRecord(layout, view, address, frame.bytes, BigInt(frame.frameNr), ts, copyBytes));
-      if (timeline && written < timeline.length) timeline[written] = Number(process.hrtime.bigint()) / 1e6;
       c[WRITTEN] = ++written;
     } else {
       c[DROPPED] = ++dropped;

@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import koffi from 'koffi';
 import type { CpuPinning } from '@daq/core';
 
-
 type Libc = {
   gettid: () => number;
   sched_setaffinity: (pid: number, size: number, mask: Uint8Array) => number;
