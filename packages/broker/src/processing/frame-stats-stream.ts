@@ -1,31 +1,25 @@
 // The `frame_stats` stream stored beside the frames: one row per frame's statistics, appended
 // into typed columns and cut as self-contained Arrow IPC streams (the ScalarBatchBuilder contract).
 
+import { Field, Float64, List, Schema, Uint16, Uint32, Uint64, makeData } from 'apache-arrow';
 import {
-  Dictionary,
-  Field,
-  Float64,
-  Int32,
-  List,
-  RecordBatch,
-  Schema,
-  Struct,
-  Table,
-  TimestampNanosecond,
-  Uint16,
-  Uint32,
-  Uint64,
-  Utf8,
-  makeData,
-  tableToIPC,
-} from 'apache-arrow';
-import { DaqError, Interner, utf8Dictionary } from '@daq/core';
+  DaqError,
+  GrowableColumns,
+  Interner,
+  dictionaryColumn,
+  dictionaryField,
+  grown,
+  ipcStream,
+  numericColumn,
+  recordBatch,
+  timestampField,
+} from '@daq/core';
 import type { FrameStats } from './frame-stats.js';
 
 /** timestamp, instrument, frame_index, min, max, mean, std, histogram (all non-null). */
 export const FRAME_STATS_SCHEMA = new Schema([
-  new Field('timestamp', new TimestampNanosecond('UTC'), false),
-  new Field('instrument', utf8Dictionary(0), false),
+  timestampField(),
+  dictionaryField('instrument', 0),
   new Field('frame_index', new Uint64(), false),
   new Field('min', new Uint16(), false),
   new Field('max', new Uint16(), false),
@@ -34,27 +28,31 @@ export const FRAME_STATS_SCHEMA = new Schema([
   new Field('histogram', new List(new Field('item', new Uint32(), false)), false),
 ]);
 
-const grow = <T extends BigInt64Array | BigUint64Array | Float64Array | Int32Array | Uint16Array | Uint32Array>(
-  a: T,
-  size: number,
-): T => {
-  const b = new (a.constructor as new (n: number) => T)(size);
-  b.set(a as never);
-  return b;
+type StatsColumns = {
+  ts: BigInt64Array;
+  instruments: Int32Array;
+  frameIndices: BigUint64Array;
+  mins: Uint16Array;
+  maxs: Uint16Array;
+  means: Float64Array;
+  stds: Float64Array;
 };
 
+const INITIAL_ROWS = 64;
+
 export class FrameStatsBatchBuilder {
-  private capacity = 64;
-  private ts = new BigInt64Array(this.capacity);
-  private instruments = new Int32Array(this.capacity);
-  private frameIndices = new BigUint64Array(this.capacity);
-  private mins = new Uint16Array(this.capacity);
-  private maxs = new Uint16Array(this.capacity);
-  private means = new Float64Array(this.capacity);
-  private stds = new Float64Array(this.capacity);
+  private readonly cols = new GrowableColumns<StatsColumns>({
+    ts: new BigInt64Array(INITIAL_ROWS),
+    instruments: new Int32Array(INITIAL_ROWS),
+    frameIndices: new BigUint64Array(INITIAL_ROWS),
+    mins: new Uint16Array(INITIAL_ROWS),
+    maxs: new Uint16Array(INITIAL_ROWS),
+    means: new Float64Array(INITIAL_ROWS),
+    stds: new Float64Array(INITIAL_ROWS),
+  });
   /** Histogram list offsets (rows + 1) and values. */
-  private offsets = new Int32Array(this.capacity + 1);
-  private counts = new Uint32Array(this.capacity * 256);
+  private offsets = new Int32Array(INITIAL_ROWS + 1);
+  private counts = new Uint32Array(INITIAL_ROWS * 256);
   private length = 0;
   private total = 0;
   /** Instrument dictionary; it only grows, so every cut carries all names and earlier indices stay valid. */
@@ -83,34 +81,26 @@ export class FrameStatsBatchBuilder {
     if (!(histogram instanceof Uint32Array)) {
       throw new DaqError('DAQ_INVALID_ARGUMENT', 'frame_stats: the histogram must be a Uint32Array', { instrument });
     }
-    if (this.length === this.capacity) this.growRows();
     const i = this.length;
+    if (i === this.cols.capacity) {
+      this.cols.ensure(i + 1);
+      this.offsets = grown(this.offsets, this.cols.capacity + 1);
+    }
     const start = this.offsets[i]!;
     const end = start + histogram.length;
-    if (end > this.counts.length) this.counts = grow(this.counts, Math.max(end, this.counts.length * 2));
-    this.ts[i] = timestampNs;
-    this.instruments[i] = this.names.id(instrument);
-    this.frameIndices[i] = frameIndex;
-    this.mins[i] = min;
-    this.maxs[i] = max;
-    this.means[i] = stats.mean;
-    this.stds[i] = stats.std;
+    if (end > this.counts.length) this.counts = grown(this.counts, Math.max(end, this.counts.length * 2));
+    const c = this.cols.columns;
+    c.ts[i] = timestampNs;
+    c.instruments[i] = this.names.id(instrument);
+    c.frameIndices[i] = frameIndex;
+    c.mins[i] = min;
+    c.maxs[i] = max;
+    c.means[i] = stats.mean;
+    c.stds[i] = stats.std;
     this.counts.set(histogram, start);
     this.offsets[i + 1] = end;
     this.length++;
     this.total++;
-  }
-
-  private growRows(): void {
-    const c = (this.capacity *= 2);
-    this.ts = grow(this.ts, c);
-    this.instruments = grow(this.instruments, c);
-    this.frameIndices = grow(this.frameIndices, c);
-    this.mins = grow(this.mins, c);
-    this.maxs = grow(this.maxs, c);
-    this.means = grow(this.means, c);
-    this.stds = grow(this.stds, c);
-    this.offsets = grow(this.offsets, c + 1);
   }
 
   /** The rows appended since the last cut as an Arrow IPC stream (schema, dictionary, one record batch); undefined when none. */
@@ -121,32 +111,23 @@ export class FrameStatsBatchBuilder {
     const f = FRAME_STATS_SCHEMA.fields;
     const values = this.offsets[n]!;
     const list = f[7]!.type as List<Uint32>;
-    const children = [
-      makeData({ type: f[0]!.type as TimestampNanosecond, length: n, nullCount: 0, data: this.ts.slice(0, n) }),
-      makeData({
-        type: f[1]!.type as Dictionary<Utf8, Int32>,
-        length: n,
-        nullCount: 0,
-        data: this.instruments.slice(0, n),
-        dictionary: this.names.toVector(),
-      }),
-      makeData({ type: f[2]!.type as Uint64, length: n, nullCount: 0, data: this.frameIndices.slice(0, n) }),
-      makeData({ type: f[3]!.type as Uint16, length: n, nullCount: 0, data: this.mins.slice(0, n) }),
-      makeData({ type: f[4]!.type as Uint16, length: n, nullCount: 0, data: this.maxs.slice(0, n) }),
-      makeData({ type: f[5]!.type as Float64, length: n, nullCount: 0, data: this.means.slice(0, n) }),
-      makeData({ type: f[6]!.type as Float64, length: n, nullCount: 0, data: this.stds.slice(0, n) }),
+    const c = this.cols.slice(n);
+    const batch = recordBatch(FRAME_STATS_SCHEMA, n, [
+      numericColumn(f[0]!.type, n, c.ts),
+      dictionaryColumn(f[1]!.type, n, c.instruments, this.names.toVector()),
+      numericColumn(f[2]!.type, n, c.frameIndices),
+      numericColumn(f[3]!.type, n, c.mins),
+      numericColumn(f[4]!.type, n, c.maxs),
+      numericColumn(f[5]!.type, n, c.means),
+      numericColumn(f[6]!.type, n, c.stds),
       makeData({
         type: list,
         length: n,
         nullCount: 0,
         valueOffsets: this.offsets.slice(0, n + 1),
-        child: makeData({ type: list.children[0]!.type, length: values, nullCount: 0, data: this.counts.slice(0, values) }),
+        child: numericColumn(list.children[0]!.type, values, this.counts.slice(0, values)),
       }),
-    ];
-    const batch = new RecordBatch(
-      FRAME_STATS_SCHEMA,
-      makeData({ type: new Struct(FRAME_STATS_SCHEMA.fields), length: n, children }),
-    );
-    return tableToIPC(new Table([batch]), 'stream');
+    ]);
+    return ipcStream(batch);
   }
 }

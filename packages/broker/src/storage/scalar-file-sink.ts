@@ -7,23 +7,21 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Field, Float64, MessageHeader, Schema } from 'apache-arrow';
 import {
-  Dictionary,
-  Field,
-  Float64,
-  Int32,
-  MessageHeader,
-  RecordBatch,
-  Schema,
-  Struct,
-  Table,
-  TimestampNanosecond,
-  Utf8,
-  makeData,
-  tableToIPC,
-  vectorFromArray,
-} from 'apache-arrow';
-import { DaqError, IPC_END_OF_STREAM, ipcMessages, utf8Dictionary, validityBitmap } from '@daq/core';
+  DaqError,
+  GrowableColumns,
+  IPC_END_OF_STREAM,
+  Interner,
+  dictionaryColumn,
+  dictionaryField,
+  ipcMessages,
+  ipcStream,
+  numericColumn,
+  recordBatch,
+  timestampField,
+  validityBitmap,
+} from '@daq/core';
 import type { BridgeSink } from '../bridge/measurement-bridge.js';
 import type { ScalarChunk, SeriesTable } from '../bridge/series.js';
 
@@ -32,19 +30,24 @@ import type { ScalarChunk, SeriesTable } from '../bridge/series.js';
  * row. `value` is null exactly where `flag` says why ("overload", "not-a-number").
  */
 export const STORED_SCALAR_SCHEMA = new Schema([
-  new Field('timestamp', new TimestampNanosecond('UTC'), false),
-  new Field('subsystem', utf8Dictionary(0), false),
-  new Field('instrument', utf8Dictionary(1), false),
-  new Field('channel', utf8Dictionary(2), false),
+  timestampField(),
+  dictionaryField('subsystem', 0),
+  dictionaryField('instrument', 1),
+  dictionaryField('channel', 2),
   new Field('value', new Float64(), true),
-  new Field('unit', utf8Dictionary(3), false),
-  new Field('flag', utf8Dictionary(4), true),
+  dictionaryField('unit', 3),
+  dictionaryField('flag', 4, true),
 ]);
 
 const COLUMNS = ['subsystem', 'instrument', 'channel', 'unit', 'flag'] as const;
 /** Where each of COLUMNS sits in STORED_SCALAR_SCHEMA. */
 const FIELD_OF = [1, 2, 3, 5, 6] as const;
 const FLAG_COLUMN = 4;
+/** Rows the buffer has room for before it first grows (and after a failed flush at least). */
+const INITIAL_ROWS = 1 << 16;
+
+/** Rows waiting for the next flush, in columns. */
+type Buffered = { ts: BigInt64Array; value: Float64Array; series: Int32Array };
 
 /** writev until every byte is written (a regular file rarely takes less, but may). */
 async function writeAll(file: FileHandle, parts: Uint8Array[]): Promise<void> {
@@ -98,9 +101,11 @@ export interface ScalarFileStats {
 }
 
 export class ScalarFileSink implements BridgeSink {
-  private ts = new BigInt64Array(1 << 16);
-  private value = new Float64Array(1 << 16);
-  private series = new Int32Array(1 << 16);
+  private readonly rows = new GrowableColumns<Buffered>({
+    ts: new BigInt64Array(INITIAL_ROWS),
+    value: new Float64Array(INITIAL_ROWS),
+    series: new Int32Array(INITIAL_ROWS),
+  });
   private buffered = 0;
   private table: SeriesTable | undefined;
   private file: FileHandle | undefined;
@@ -150,8 +155,8 @@ export class ScalarFileSink implements BridgeSink {
   write(chunk: ScalarChunk, table: SeriesTable): void {
     if (this.closed) throw new DaqError('DAQ_CLOSED', `the scalar file sink of ${this.dir} is closed`);
     this.table = table;
-    const need = this.buffered + chunk.length;
-    if (need > this.ts.length) this.grow(need);
+    this.rows.ensure(this.buffered + chunk.length, this.buffered);
+    const { ts, value, series } = this.rows.columns;
     const { storeSubsystems: store, select } = this.options;
     while (this.perSeries.length < table.size) this.perSeries.push(0);
     // 1 stored, 0 not stored (counted), -1 another sink's (ignored).
@@ -160,9 +165,9 @@ export class ScalarFileSink implements BridgeSink {
     for (let i = 0; i < chunk.length; i++) if (verdict[chunk.series[i]!] !== 1) all = false;
     if (all) {
       // The common case: copy whole columns.
-      this.ts.set(chunk.ts.subarray(0, chunk.length), this.buffered);
-      this.value.set(chunk.value.subarray(0, chunk.length), this.buffered);
-      this.series.set(chunk.series.subarray(0, chunk.length), this.buffered);
+      ts.set(chunk.ts.subarray(0, chunk.length), this.buffered);
+      value.set(chunk.value.subarray(0, chunk.length), this.buffered);
+      series.set(chunk.series.subarray(0, chunk.length), this.buffered);
       this.buffered += chunk.length;
       for (let i = 0; i < chunk.length; i++) this.perSeries[chunk.series[i]!]!++;
     } else {
@@ -173,25 +178,13 @@ export class ScalarFileSink implements BridgeSink {
           continue;
         }
         const o = this.buffered++;
-        this.ts[o] = chunk.ts[i]!;
-        this.value[o] = chunk.value[i]!;
-        this.series[o] = s;
+        ts[o] = chunk.ts[i]!;
+        value[o] = chunk.value[i]!;
+        series[o] = s;
         this.perSeries[s]!++;
       }
     }
     this.statsBase.rowsAccepted = this.statsBase.rowsFlushed + this.buffered;
-  }
-
-  private grow(n: number): void {
-    let cap = this.ts.length;
-    while (cap < n) cap *= 2;
-    const ts = new BigInt64Array(cap);
-    ts.set(this.ts.subarray(0, this.buffered));
-    const value = new Float64Array(cap);
-    value.set(this.value.subarray(0, this.buffered));
-    const series = new Int32Array(cap);
-    series.set(this.series.subarray(0, this.buffered));
-    [this.ts, this.value, this.series] = [ts, value, series];
   }
 
   get rowsFlushed(): number {
@@ -213,12 +206,10 @@ export class ScalarFileSink implements BridgeSink {
     const n = this.buffered;
     if (n === 0 || !this.table) return;
     // Take the rows now: writes go on while the disk works.
-    const ts = this.ts.slice(0, n);
-    const value = this.value.slice(0, n);
-    const series = this.series.slice(0, n);
+    const taken = this.rows.slice(n);
     this.buffered = 0;
     try {
-      await this.append(ts, value, series, n, this.table);
+      await this.append(taken, n, this.table);
       this.statsBase.rowsFlushed += n;
       this.statsBase.flushes++;
       this.statsBase.lastFlushAt = new Date().toISOString();
@@ -227,7 +218,7 @@ export class ScalarFileSink implements BridgeSink {
       // current one may end in a half-written message, though everything before it is readable.
       this.statsBase.flushErrors++;
       this.statsBase.lastError = e instanceof Error ? e.message : String(e);
-      this.requeue(ts, value, series, n);
+      this.requeue(taken, n);
       await this.abandonFile();
       throw new DaqError(
         'DAQ_WORKER',
@@ -241,24 +232,13 @@ export class ScalarFileSink implements BridgeSink {
   }
 
   /** Puts rows that could not be written back in front of those that arrived meanwhile, within maxBacklogRows. */
-  private requeue(ts: BigInt64Array, value: Float64Array, series: Int32Array, n: number): void {
+  private requeue(taken: Buffered, n: number): void {
     const later = this.buffered;
     const cap = this.options.maxBacklogRows ?? 20_000_000;
     const drop = Math.max(0, n + later - cap);
     if (drop > 0) this.statsBase.rowsDropped += drop;
     const keep = n - Math.min(drop, n);
-    const from = n - keep;
-    const total = keep + later;
-    const nts = new BigInt64Array(Math.max(total, 1 << 16));
-    const nvalue = new Float64Array(nts.length);
-    const nseries = new Int32Array(nts.length);
-    nts.set(ts.subarray(from, n));
-    nvalue.set(value.subarray(from, n));
-    nseries.set(series.subarray(from, n));
-    nts.set(this.ts.subarray(0, later), keep);
-    nvalue.set(this.value.subarray(0, later), keep);
-    nseries.set(this.series.subarray(0, later), keep);
-    [this.ts, this.value, this.series, this.buffered] = [nts, nvalue, nseries, total];
+    this.buffered = this.rows.unshift(taken, n - keep, n, later, INITIAL_ROWS);
   }
 
   private async abandonFile(): Promise<void> {
@@ -267,11 +247,10 @@ export class ScalarFileSink implements BridgeSink {
     await f?.close().catch(() => undefined);
   }
 
-  private async append(ts: BigInt64Array, value: Float64Array, series: Int32Array, n: number, table: SeriesTable): Promise<void> {
+  private async append({ ts, value, series }: Buffered, n: number, table: SeriesTable): Promise<void> {
     // Per-column dictionaries over every series seen so far, in first-seen order, and for each
     // column a flat series → dictionary index table.
-    const values: string[][] = COLUMNS.map(() => []);
-    const index: Map<string, number>[] = COLUMNS.map(() => new Map());
+    const dicts = COLUMNS.map(() => new Interner());
     const colOf = COLUMNS.map(() => new Int32Array(table.size));
     const select = this.options.select;
     table.keys.forEach((k, s) =>
@@ -281,16 +260,10 @@ export class ScalarFileSink implements BridgeSink {
           colOf[c]![s] = -1; // an ordinary reading: flag null
           return;
         }
-        let i = index[c]!.get(k[col]);
-        if (i === undefined) {
-          i = values[c]!.length;
-          index[c]!.set(k[col], i);
-          values[c]!.push(k[col]);
-        }
-        colOf[c]![s] = i;
+        colOf[c]![s] = dicts[c]!.id(k[col]);
       }),
     );
-    const sizes = values.map((v) => v.length);
+    const sizes = dicts.map((d) => d.values.length);
     const roll = this.file !== undefined && sizes.some((s, i) => s !== this.fileDictSizes[i]);
     if (roll) await this.closeFile();
     const fresh = this.file === undefined;
@@ -301,32 +274,21 @@ export class ScalarFileSink implements BridgeSink {
       const data = new Int32Array(n);
       const of = colOf[c]!;
       for (let i = 0; i < n; i++) data[i] = Math.max(0, of[series[i]!]!);
-      const validity = c === FLAG_COLUMN ? validityBitmap(n, (i) => of[series[i]!]! >= 0) : { nullCount: 0 };
-      return makeData({
-        type: fields[FIELD_OF[c]!]!.type as Dictionary<Utf8, Int32>,
-        length: n,
-        data,
-        dictionary: vectorFromArray(values[c]!, new Utf8()),
-        ...validity,
-      });
+      const validity = c === FLAG_COLUMN ? validityBitmap(n, (i) => of[series[i]!]! >= 0) : undefined;
+      return dictionaryColumn(fields[FIELD_OF[c]!]!.type, n, data, dicts[c]!.toVector(), validity);
     });
     const flagOf = colOf[FLAG_COLUMN]!;
-    const children = [
-      makeData({ type: fields[0]!.type as TimestampNanosecond, length: n, data: ts }),
+    const valueValidity = validityBitmap(n, (i) => flagOf[series[i]!]! < 0);
+    const batch = recordBatch(STORED_SCALAR_SCHEMA, n, [
+      numericColumn(fields[0]!.type, n, ts),
       cols[0]!,
       cols[1]!,
       cols[2]!,
-      makeData({
-        type: fields[4]!.type as Float64,
-        length: n,
-        data: value,
-        ...validityBitmap(n, (i) => flagOf[series[i]!]! < 0),
-      }),
+      numericColumn(fields[4]!.type, n, value, valueValidity),
       cols[3]!,
       cols[4]!,
-    ];
-    const batch = new RecordBatch(STORED_SCALAR_SCHEMA, makeData({ type: new Struct(fields), length: n, children }));
-    const stream = tableToIPC(new Table([batch]), 'stream');
+    ]);
+    const stream = ipcStream(batch);
     // A fresh file takes the whole stream but its end marker; later flushes only the record batches.
     const parts = fresh
       ? [stream.subarray(0, stream.byteLength - IPC_END_OF_STREAM.byteLength)]

@@ -8,33 +8,16 @@
 //   from the ring to disk with O_DIRECT, and a frame file is the preamble plus the messages as
 //   they are: a valid Arrow IPC stream any Arrow implementation reads.
 
-import {
-  Binary,
-  Field,
-  Message,
-  MessageHeader,
-  RecordBatch,
-  Schema,
-  Struct,
-  Table,
-  TimestampNanosecond,
-  Uint16,
-  Uint64,
-  Uint8,
-  Utf8,
-  makeData,
-  tableToIPC,
-  vectorFromArray,
-} from 'apache-arrow';
+import { Binary, Field, Message, MessageHeader, Schema, Uint16, Uint64, Uint8, makeData } from 'apache-arrow';
 import type { FrameGeometry } from '../camera/frame-source.js';
 import { DaqError } from '../errors.js';
+import { dictionaryColumn, dictionaryField, ipcStream, numericColumn, recordBatch, timestampField } from './column-builders.js';
 import { ipcMessages } from './ipc-messages.js';
-import { utf8Dictionary } from './scalar-batch.js';
 
 /** timestamp, instrument, frame_index, width, height, bit_depth, pixels (little-endian uint16). */
 export const FRAME_SCHEMA = new Schema([
-  new Field('timestamp', new TimestampNanosecond('UTC'), false),
-  new Field('instrument', utf8Dictionary(0), false),
+  timestampField(),
+  dictionaryField('instrument', 0),
   new Field('frame_index', new Uint64(), false),
   new Field('width', new Uint16(), false),
   new Field('height', new Uint16(), false),
@@ -106,20 +89,18 @@ export function frameLayout(instrument: string, geometry: FrameGeometry): FrameL
       { instrument },
     );
   }
-  const struct = new Struct(FRAME_SCHEMA.fields);
-  const dictionary = vectorFromArray([instrument], new Utf8());
+  const f = FRAME_SCHEMA.fields;
   const pixels = new Uint8Array(frameBytes);
-  const children = [
-    makeData({ type: new TimestampNanosecond('UTC'), length: 1, data: new BigInt64Array(1) }),
-    makeData({ type: FRAME_SCHEMA.fields[1]!.type, length: 1, data: new Int32Array(1), dictionary }),
-    makeData({ type: new Uint64(), length: 1, data: new BigUint64Array(1) }),
-    makeData({ type: new Uint16(), length: 1, data: new Uint16Array([width]) }),
-    makeData({ type: new Uint16(), length: 1, data: new Uint16Array([height]) }),
-    makeData({ type: new Uint8(), length: 1, data: new Uint8Array([bitDepth]) }),
-    makeData({ type: new Binary(), length: 1, valueOffsets: new Int32Array([0, frameBytes]), data: pixels }),
-  ];
-  const batch = new RecordBatch(FRAME_SCHEMA, makeData({ type: struct, length: 1, children }));
-  const stream = tableToIPC(new Table([batch]), 'stream');
+  const batch = recordBatch(FRAME_SCHEMA, 1, [
+    numericColumn(f[0]!.type, 1, new BigInt64Array(1)),
+    dictionaryColumn(f[1]!.type, 1, new Int32Array(1), [instrument]),
+    numericColumn(f[2]!.type, 1, new BigUint64Array(1)),
+    numericColumn(f[3]!.type, 1, new Uint16Array([width])),
+    numericColumn(f[4]!.type, 1, new Uint16Array([height])),
+    numericColumn(f[5]!.type, 1, new Uint8Array([bitDepth])),
+    makeData({ type: f[6]!.type as Binary, length: 1, valueOffsets: new Int32Array([0, frameBytes]), data: pixels }),
+  ]);
+  const stream = ipcStream(batch);
   const spans = ipcMessages(stream);
   const [schemaSpan, dictSpan, batchSpan] = spans;
   if (

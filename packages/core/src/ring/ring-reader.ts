@@ -11,22 +11,10 @@ import {
   B_TAIL,
   CLOSED_BY_READER,
   CLOSED_BY_WRITER,
-  I_CLOSED,
-  I_CONSUMER_WAITING,
-  I_DATA_SEQ,
-  I_PRODUCER_WAITING,
-  I_SPACE_NEED,
-  I_SPACE_SEQ,
   NONE,
   PADDING,
-  RECORD_HEADER,
-  align8,
-  attach,
-  oldestInUse,
-  snapshot,
-  type RingCounters,
-  type RingViews,
 } from './ring-layout.js';
+import { RingSide } from './ring-side.js';
 
 export interface RingReaderOptions {
   /** Name used in errors; defaults to the name given to createRingBuffer. */
@@ -40,17 +28,8 @@ export interface RingReaderOptions {
  */
 const POLL_MS = 0.2;
 
-// Atomics.waitAsync is in Node 20 but not in the ES2023 library this project compiles against.
-type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
-const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t: number): WaitAsyncResult })
-  .waitAsync;
-
 /** The consumer side. One reader per ring at a time; its waits never block the event loop. */
-export class RingReader {
-  readonly name: string;
-  readonly capacity: number;
-  readonly #v: RingViews;
-  readonly #cap: bigint;
+export class RingReader extends RingSide {
   /** The producer's head as last read: records before it can be read without looking again. */
   #head = 0n;
   /** Records claimed and not yet released, oldest first: start positions and payload lengths. */
@@ -62,12 +41,9 @@ export class RingReader {
   #waiters = 0;
 
   constructor(sab: SharedArrayBuffer, options: RingReaderOptions = {}) {
-    this.#v = attach(sab, options.name);
-    this.name = this.#v.name;
-    this.capacity = this.#v.capacity;
-    this.#cap = BigInt(this.capacity);
-    this.#recordsRead = Atomics.load(this.#v.b64, B_RECORDS_READ);
-    this.#bytesRead = Atomics.load(this.#v.b64, B_BYTES_READ);
+    super(sab, options.name);
+    this.#recordsRead = Atomics.load(this.v.b64, B_RECORDS_READ);
+    this.#bytesRead = Atomics.load(this.v.b64, B_BYTES_READ);
   }
 
   /**
@@ -85,17 +61,18 @@ export class RingReader {
    * oldest first. Every view stays valid until its own release.
    */
   claim(): Uint8Array | undefined {
-    const b64 = this.#v.b64;
+    const b64 = this.v.b64;
     for (;;) {
       const tail = Atomics.load(b64, B_TAIL);
       if (tail >= this.#head) {
         this.#head = Atomics.load(b64, B_HEAD);
         if (tail >= this.#head) return undefined;
       }
-      const offset = Number(tail % this.#cap);
-      const len = this.#v.records[offset >> 2]!;
+      const offset = Number(tail % this.cap);
+      const len = this.v.records[offset >> 2]!;
+      const next = this.after(tail, offset, len);
       if (len === PADDING) {
-        Atomics.compareExchange(b64, B_TAIL, tail, tail + BigInt(this.capacity - offset));
+        Atomics.compareExchange(b64, B_TAIL, tail, next);
         continue;
       }
       // Claim: publish `held` (the oldest record held) first, then move tail past the record. Under
@@ -103,16 +80,16 @@ export class RingReader {
       // and we look again.
       const first = this.#heldAt.length === 0;
       if (first) Atomics.store(b64, B_HELD, tail);
-      if (Atomics.compareExchange(b64, B_TAIL, tail, tail + BigInt(align8(RECORD_HEADER + len))) !== tail) {
+      if (Atomics.compareExchange(b64, B_TAIL, tail, next) !== tail) {
         if (first) {
           Atomics.store(b64, B_HELD, NONE);
-          this.#wakeProducer();
+          this.wakeProducer(this.#heldAt[0] ?? NONE);
         }
         continue;
       }
       this.#heldAt.push(tail);
       this.#heldLen.push(len);
-      return new Uint8Array(this.#v.sab, this.#v.records.byteOffset + offset + RECORD_HEADER, len);
+      return this.payload(offset, len);
     }
   }
 
@@ -121,11 +98,11 @@ export class RingReader {
     if (this.#heldAt.length === 0) return;
     this.#heldAt.shift();
     const len = this.#heldLen.shift()!;
-    const b64 = this.#v.b64;
+    const b64 = this.v.b64;
     Atomics.store(b64, B_RECORDS_READ, ++this.#recordsRead);
     Atomics.store(b64, B_BYTES_READ, (this.#bytesRead += BigInt(len)));
     Atomics.store(b64, B_HELD, this.#heldAt[0] ?? NONE);
-    this.#wakeProducer();
+    this.wakeProducer(this.#heldAt[0] ?? NONE);
   }
 
   /** Records claimed and not yet released. */
@@ -135,15 +112,15 @@ export class RingReader {
 
   /** True when a record is ready to read (without claiming it). */
   hasData(): boolean {
-    const tail = Atomics.load(this.#v.b64, B_TAIL);
+    const tail = Atomics.load(this.v.b64, B_TAIL);
     if (tail < this.#head) return true;
-    this.#head = Atomics.load(this.#v.b64, B_HEAD);
+    this.#head = Atomics.load(this.v.b64, B_HEAD);
     return tail < this.#head;
   }
 
   /** True once the writer closed the ring and every record was read. */
   get closed(): boolean {
-    return (Atomics.load(this.#v.i32, I_CLOSED) & CLOSED_BY_WRITER) !== 0 && !this.hasData();
+    return (this.closedBy() & CLOSED_BY_WRITER) !== 0 && !this.hasData();
   }
 
   /**
@@ -151,47 +128,34 @@ export class RingReader {
    * ('closed') or timeoutMs passed ('timeout'); rejects with DAQ_ABORTED when `signal` aborts.
    */
   async waitForData(timeoutMs: number, options: { signal?: AbortSignal } = {}): Promise<'data' | 'closed' | 'timeout'> {
-    const i32 = this.#v.i32;
     const { signal } = options;
     const deadline = performance.now() + timeoutMs;
     const pollUntil = Math.min(deadline, performance.now() + POLL_MS);
-    while (!this.hasData() && Atomics.load(i32, I_CLOSED) === 0 && performance.now() < pollUntil) await setImmediate();
+    while (!this.hasData() && this.closedBy() === 0 && performance.now() < pollUntil) await setImmediate();
     this.#waiters++;
     try {
       for (;;) {
         if (signal?.aborted) throw this.#aborted(signal);
         // Announce the sleep, then look again (the producer's commit does the converse).
-        const seq = Atomics.load(i32, I_DATA_SEQ);
-        Atomics.store(i32, I_CONSUMER_WAITING, 1);
+        const seq = this.announceDataWait();
         if (this.hasData()) return 'data';
-        if (Atomics.load(i32, I_CLOSED) & CLOSED_BY_WRITER) return this.hasData() ? 'data' : 'closed';
+        if (this.closedBy() & CLOSED_BY_WRITER) return this.hasData() ? 'data' : 'closed';
         const remaining = deadline - performance.now();
         if (remaining <= 0) return 'timeout';
-        const r = waitAsync(i32, I_DATA_SEQ, seq, remaining);
+        const r = this.dataWait(seq, remaining);
         if (r.async) await this.#settle(r.value, remaining, signal);
       }
     } finally {
       // Overlapping waits (e.g. one raced against other work and abandoned) must not clear the
       // flag another wait still sleeps on, or the producer would not wake that one.
-      if (--this.#waiters === 0) Atomics.store(i32, I_CONSUMER_WAITING, 0);
+      if (--this.#waiters === 0) this.endDataWait();
     }
   }
 
   /** Tells the writer that nobody reads any more: its waits end and its next reserve throws DAQ_CLOSED. */
   close(): void {
     while (this.#heldAt.length > 0) this.release();
-    const i32 = this.#v.i32;
-    Atomics.or(i32, I_CLOSED, CLOSED_BY_READER);
-    Atomics.add(i32, I_SPACE_SEQ, 1);
-    Atomics.notify(i32, I_SPACE_SEQ);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  counters(): RingCounters {
-    return snapshot(this.#v);
+    this.markClosed(CLOSED_BY_READER);
   }
 
   /**
@@ -221,21 +185,5 @@ export class RingReader {
   #aborted(signal: AbortSignal): DaqError {
     const message = `ring "${this.name}": waiting for data was aborted`;
     return new DaqError('DAQ_ABORTED', message, { ring: this.name }, { cause: signal.reason });
-  }
-
-  /** Wakes a sleeping producer once it has the room it asked for (or any room, if it asked for 0). */
-  #wakeProducer(): void {
-    const i32 = this.#v.i32;
-    if (Atomics.load(i32, I_PRODUCER_WAITING) === 0) return;
-    const need = Atomics.load(i32, I_SPACE_NEED);
-    if (need > 0) {
-      const b64 = this.#v.b64;
-      const start = oldestInUse(Atomics.load(b64, B_TAIL), this.#heldAt[0] ?? NONE);
-      if (this.capacity - Number(Atomics.load(b64, B_HEAD) - start) < need) return;
-    }
-    if (Atomics.exchange(i32, I_PRODUCER_WAITING, 0) !== 0) {
-      Atomics.add(i32, I_SPACE_SEQ, 1);
-      Atomics.notify(i32, I_SPACE_SEQ);
-    }
   }
 }

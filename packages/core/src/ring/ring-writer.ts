@@ -14,22 +14,13 @@ import {
   B_RECORDS_WRITTEN,
   B_TAIL,
   CLOSED_BY_WRITER,
-  I_CLOSED,
-  I_CONSUMER_WAITING,
-  I_DATA_SEQ,
-  I_PRODUCER_WAITING,
-  I_SPACE_NEED,
-  I_SPACE_SEQ,
   NONE,
   PADDING,
   RECORD_HEADER,
   align8,
-  attach,
   oldestInUse,
-  snapshot,
-  type RingCounters,
-  type RingViews,
 } from './ring-layout.js';
+import { RingSide } from './ring-side.js';
 
 export type RingPolicy = 'block' | 'drop-newest' | 'drop-oldest';
 
@@ -57,15 +48,11 @@ const SPIN_MS = 0.1;
 const BATCH_WAIT_MS = 2;
 
 /** The producer side. One writer per ring at a time, on one thread. */
-export class RingWriter {
-  readonly name: string;
-  readonly capacity: number;
+export class RingWriter extends RingSide {
   /** Largest payload one record can have: the data space minus the record header. */
   readonly maxRecordBytes: number;
   readonly policy: RingPolicy;
   readonly blockTimeoutMs: number;
-  readonly #v: RingViews;
-  readonly #cap: bigint;
   // Producer-local copies. `head` is written only here. `limit` (the oldest byte the consumer may
   // still need) only moves forward, so a stale value is safe; it is re-read only when it says there
   // is no room, so the common path reads no consumer-written cache line.
@@ -79,10 +66,7 @@ export class RingWriter {
   #reservedAt = 0;
 
   constructor(sab: SharedArrayBuffer, options: RingWriterOptions = {}) {
-    this.#v = attach(sab, options.name);
-    this.name = this.#v.name;
-    this.capacity = this.#v.capacity;
-    this.#cap = BigInt(this.capacity);
+    super(sab, options.name);
     this.maxRecordBytes = this.capacity - RECORD_HEADER;
     this.policy = options.policy ?? 'block';
     if (!POLICIES.includes(this.policy)) {
@@ -92,7 +76,7 @@ export class RingWriter {
     if (!(this.blockTimeoutMs >= 0) || !Number.isFinite(this.blockTimeoutMs)) {
       throw this.#invalid(`blockTimeoutMs must be a finite number >= 0, not ${this.blockTimeoutMs}`);
     }
-    const b64 = this.#v.b64;
+    const b64 = this.v.b64;
     this.#head = Atomics.load(b64, B_HEAD);
     this.#limit = this.#loadLimit();
     this.#recordsWritten = Atomics.load(b64, B_RECORDS_WRITTEN);
@@ -115,23 +99,23 @@ export class RingWriter {
         { ring: this.name, recordBytes: n, capacity: this.capacity, maxRecordBytes: this.maxRecordBytes },
       );
     }
-    if (Atomics.load(this.#v.i32, I_CLOSED) !== 0) this.#throwClosed();
+    if (this.closedBy() !== 0) this.#throwClosed();
     const size = align8(RECORD_HEADER + n);
     if (!this.#fits(size)) {
       this.#limit = this.#loadLimit();
       if (!this.#fits(size) && !this.#makeRoom(n, size)) return undefined;
     }
-    let offset = Number(this.#head % this.#cap);
+    let offset = Number(this.#head % this.cap);
     if (offset + size > this.capacity) {
       // A record is contiguous: mark the rest of the lap as padding and start at offset 0. The
       // padding is published with the record (or by cancel()).
-      this.#v.records[offset >> 2] = PADDING;
+      this.v.records[offset >> 2] = PADDING;
       this.#head += BigInt(this.capacity - offset);
       offset = 0;
     }
     this.#reserved = n;
     this.#reservedAt = offset;
-    return new Uint8Array(this.#v.sab, this.#v.records.byteOffset + offset + RECORD_HEADER, n);
+    return this.payload(offset, n);
   }
 
   /** Publishes the reserved record, optionally shorter than reserved. */
@@ -140,8 +124,8 @@ export class RingWriter {
     if (reserved < 0) throw this.#invalid('commit() without reserve()');
     if (!Number.isInteger(n) || n < 0 || n > reserved) throw this.#invalid(`commit(${n}) outside the ${reserved} bytes reserved`);
     this.#reserved = -1;
-    this.#v.records[this.#reservedAt >> 2] = n;
-    const b64 = this.#v.b64;
+    this.v.records[this.#reservedAt >> 2] = n;
+    const b64 = this.v.b64;
     this.#head += BigInt(align8(RECORD_HEADER + n));
     // The seq-cst store publishes the header and payload written before it to the consumer.
     Atomics.store(b64, B_HEAD, this.#head);
@@ -155,7 +139,7 @@ export class RingWriter {
         Atomics.store(b64, B_HIGH_WATER, this.#highWater);
       }
     }
-    this.#wakeConsumer();
+    this.wakeConsumer();
   }
 
   /** Abandons the reserved record (e.g. serialisation failed): nothing is published or counted. */
@@ -163,7 +147,7 @@ export class RingWriter {
     if (this.#reserved < 0) return;
     this.#reserved = -1;
     // Publish padding written by reserve(), so the consumer's view of the ring matches ours.
-    Atomics.store(this.#v.b64, B_HEAD, this.#head);
+    Atomics.store(this.v.b64, B_HEAD, this.#head);
   }
 
   /** Copies one record (or several chunks forming one record) in; false when it was dropped. */
@@ -184,40 +168,29 @@ export class RingWriter {
 
   /** Wakes the consumer if it sleeps. commit() already does whenever it finds the consumer asleep. */
   flush(): void {
-    this.#wakeConsumer();
+    this.wakeConsumer();
   }
 
   /** Marks the ring closed: the consumer reads what remains, then sees 'closed'. Idempotent. */
   close(): void {
     this.cancel();
-    const i32 = this.#v.i32;
-    Atomics.or(i32, I_CLOSED, CLOSED_BY_WRITER);
-    Atomics.add(i32, I_DATA_SEQ, 1);
-    Atomics.notify(i32, I_DATA_SEQ);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  counters(): RingCounters {
-    return snapshot(this.#v);
+    this.markClosed(CLOSED_BY_WRITER);
   }
 
   #loadLimit(): bigint {
     // Tail before held: the consumer sets held before it moves tail past the record it claims.
-    const tail = Atomics.load(this.#v.b64, B_TAIL);
-    return oldestInUse(tail, Atomics.load(this.#v.b64, B_HELD));
+    const tail = Atomics.load(this.v.b64, B_TAIL);
+    return oldestInUse(tail, Atomics.load(this.v.b64, B_HELD));
   }
 
   /** Bytes from head that a record of `size` needs, padding to the end of the lap included. */
   #needed(size: number): number {
-    const offset = Number(this.#head % this.#cap);
+    const offset = Number(this.#head % this.cap);
     return offset + size <= this.capacity ? size : this.capacity - offset + size;
   }
 
   #fits(size: number): boolean {
-    return this.#head + BigInt(this.#needed(size)) <= this.#limit + this.#cap;
+    return this.#head + BigInt(this.#needed(size)) <= this.#limit + this.cap;
   }
 
   /** Re-reads the consumer's position; true when the record fits now. */
@@ -227,13 +200,13 @@ export class RingWriter {
     if (this.#limit !== this.#head) return false;
     // The ring is empty but the record would need more padding than it has room for (records up to
     // the whole capacity are allowed): skip to the next lap, whose padding is free at once.
-    const offset = Number(this.#head % this.#cap);
+    const offset = Number(this.#head % this.cap);
     const from = this.#head;
-    this.#v.records[offset >> 2] = PADDING;
+    this.v.records[offset >> 2] = PADDING;
     this.#head += BigInt(this.capacity - offset);
-    Atomics.store(this.#v.b64, B_HEAD, this.#head);
+    Atomics.store(this.v.b64, B_HEAD, this.#head);
     // The consumer may skip the padding first; either way tail ends at the new head.
-    Atomics.compareExchange(this.#v.b64, B_TAIL, from, this.#head);
+    Atomics.compareExchange(this.v.b64, B_TAIL, from, this.#head);
     this.#limit = this.#loadLimit();
     return this.#fits(size);
   }
@@ -248,7 +221,6 @@ export class RingWriter {
       this.#countDrop(n, false);
       return false;
     }
-    const i32 = this.#v.i32;
     const started = performance.now();
     const deadline = started + this.blockTimeoutMs;
     const spinUntil = started + SPIN_MS;
@@ -259,36 +231,34 @@ export class RingWriter {
       for (;;) {
         if (this.#hasRoom(size)) return true;
         // Dropping helps only when the consumer holds nothing: a held record bounds the room until released.
-        if (this.policy === 'drop-oldest' && Atomics.load(this.#v.b64, B_HELD) === NONE && this.#dropOldest()) continue;
-        if (Atomics.load(i32, I_CLOSED) !== 0) this.#throwClosed();
+        if (this.policy === 'drop-oldest' && Atomics.load(this.v.b64, B_HELD) === NONE && this.#dropOldest()) continue;
+        if (this.closedBy() !== 0) this.#throwClosed();
         if (performance.now() < spinUntil) continue;
         // Announce the sleep, then look again: a release in between either shows in this look or
         // finds the flag set and bumps SPACE_SEQ, so that Atomics.wait returns at once.
-        const seq = Atomics.load(i32, I_SPACE_SEQ);
-        Atomics.store(i32, I_SPACE_NEED, need);
-        Atomics.store(i32, I_PRODUCER_WAITING, 1);
+        const seq = this.announceRoomWait(need);
         announced = true;
         if (this.#hasRoom(size)) return true;
         const remaining = deadline - performance.now();
         if (remaining <= 0) this.#timedOut(n, started);
         const slice = need > 0 ? Math.min(remaining, BATCH_WAIT_MS) : remaining;
         // Past the first slice any release wakes us: the consumer may have stopped short of `need`.
-        if (Atomics.wait(i32, I_SPACE_SEQ, seq, slice) === 'timed-out') need = 0;
+        if (this.roomWait(seq, slice) === 'timed-out') need = 0;
       }
     } finally {
-      if (announced) Atomics.store(i32, I_PRODUCER_WAITING, 0);
+      if (announced) this.endRoomWait();
     }
   }
 
   /** Discards the oldest unclaimed record (drop-oldest); false when there is none to discard. */
   #dropOldest(): boolean {
-    const b64 = this.#v.b64;
+    const b64 = this.v.b64;
     for (;;) {
       const tail = Atomics.load(b64, B_TAIL);
       if (tail >= this.#head) return false;
-      const offset = Number(tail % this.#cap);
-      const len = this.#v.records[offset >> 2]!;
-      const next = tail + BigInt(len === PADDING ? this.capacity - offset : align8(RECORD_HEADER + len));
+      const offset = Number(tail % this.cap);
+      const len = this.v.records[offset >> 2]!;
+      const next = this.after(tail, offset, len);
       // Compare-exchange: the consumer may claim this very record meanwhile; then it is not dropped.
       if (Atomics.compareExchange(b64, B_TAIL, tail, next) !== tail) continue;
       if (len === PADDING) continue;
@@ -298,7 +268,7 @@ export class RingWriter {
   }
 
   #countDrop(n: number, timedOut: boolean): void {
-    const b64 = this.#v.b64;
+    const b64 = this.v.b64;
     Atomics.add(b64, B_RECORDS_DROPPED, 1n);
     Atomics.add(b64, B_BYTES_DROPPED, BigInt(n));
     if (timedOut) Atomics.add(b64, B_BLOCK_TIMEOUTS, 1n);
@@ -315,15 +285,6 @@ export class RingWriter {
         `${inUse} in use) and was dropped; raise the ring size or blockTimeoutMs, or make the consumer read faster`,
       { ring: this.name, recordBytes: n, capacity: this.capacity, bytesInUse: inUse, waitedMs, policy: this.policy },
     );
-  }
-
-  #wakeConsumer(): void {
-    const i32 = this.#v.i32;
-    // Only a consumer that announced it is going to sleep costs a notify.
-    if (Atomics.load(i32, I_CONSUMER_WAITING) !== 0 && Atomics.exchange(i32, I_CONSUMER_WAITING, 0) !== 0) {
-      Atomics.add(i32, I_DATA_SEQ, 1);
-      Atomics.notify(i32, I_DATA_SEQ);
-    }
   }
 
   #invalid(message: string): DaqError {
