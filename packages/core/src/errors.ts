@@ -1,5 +1,8 @@
 // Errors with stable codes (after undici's lib/core/errors.js): callers branch on `code`,
-// users read a message that says what happened, where, and what to do.
+// users read a message that says what happened, where, and what to do. What each code means,
+// the facts it carries and what to do about it: error-catalogue.ts (docs/errors.md).
+
+import type { ErrorFactsByCode } from './error-catalogue.js';
 
 /** Every code a DaqError can carry. Stable: tests, callers and docs branch on these. */
 export const ErrorCodes = [
@@ -29,12 +32,13 @@ export const ErrorCodes = [
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 
-/** Facts a user needs to act on an error; all optional, all plain data so they cross threads. */
+/**
+ * Facts of an error whose code is not known statically (a caught error, one from another
+ * thread): the places every code may name, and whatever else its code carries.
+ */
 export interface ErrorFacts {
   port?: string;
   owner?: string;
-  heldMs?: number;
-  waitedMs?: number;
   resource?: string;
   instrument?: string;
   file?: string;
@@ -43,12 +47,20 @@ export interface ErrorFacts {
   [key: string]: unknown;
 }
 
-export class DaqError extends Error {
+/** The facts a DaqError of code `C` must be given (ErrorFactsByCode in error-catalogue.ts). */
+export type FactsOf<C extends ErrorCode> = ErrorFactsByCode[C];
+
+/**
+ * An error with a stable code. It is made with its code's facts and no others (the compiler
+ * checks each `new DaqError(code, …, facts)` against the catalogue); it is read as ErrorFacts,
+ * since a caught error's code is not known statically.
+ */
+export class DaqError<C extends ErrorCode = ErrorCode> extends Error {
   override name = 'DaqError';
-  readonly code: ErrorCode;
+  readonly code: C;
   readonly facts: ErrorFacts;
 
-  constructor(code: ErrorCode, message: string, facts: ErrorFacts = {}, options?: { cause?: unknown }) {
+  constructor(code: C, message: string, facts: FactsOf<C> = {} as FactsOf<C>, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.facts = facts;
@@ -82,7 +94,7 @@ export function isSerializedDaqError(value: unknown): value is SerializedDaqErro
 
 /** Rebuilds a DaqError on the receiving side of a thread boundary, keeping code, facts and remote stack. */
 export function deserializeDaqError(data: SerializedDaqError): DaqError {
-  const err = new DaqError(data.code, data.message, data.facts);
+  const err = new DaqError(data.code, data.message, data.facts as FactsOf<ErrorCode>);
   err.name = data.name;
   if (data.stack) err.stack = data.stack;
   return err;

@@ -1,5 +1,6 @@
 // @daq/core: what every package shares: errors, configuration, VISA resource names.
 export * from './errors.js';
+export * from './error-catalogue.js';
 export * from './visa-resource.js';
 export * from './did-you-mean.js';
 export * from './config/types.js';

@@ -199,7 +199,7 @@ export class DualRuntimeManager extends EventEmitter<RuntimeEvents> implements A
         new DaqError(
           'DAQ_UNKNOWN_INSTRUMENT',
           `no instrument ${JSON.stringify(instrument)} is configured${typeof instrument === 'string' ? didYouMean(instrument, known) : ''}; known: ${known.join(', ') || 'none'}`,
-          { instrument: typeof instrument === 'string' ? instrument : undefined },
+          { instrument: String(instrument) },
         ),
       );
     }

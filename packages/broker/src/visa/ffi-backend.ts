@@ -3,7 +3,7 @@
 // threads, so a read waiting for a slow instrument never stalls the broker's event loop.
 
 import koffi, { type LibraryHandle } from 'koffi';
-import { DaqError, type ErrorFacts, type VisaResource } from '@daq/core';
+import { DaqError, type ErrorFacts, type FactsOf, type VisaResource } from '@daq/core';
 import type { VisaBackend, VisaOpenOptions, VisaSession } from './backend.js';
 
 // Numbers from the IVI Foundation's visa.h / visatype.h (VISA 4.0 headers; see the fake
@@ -307,7 +307,7 @@ function visaError(
     text = 'no description from the library';
   }
   const visa = `VISA ${operation} returned ${hex(status)}: ${text}`;
-  const facts: ErrorFacts = { library: lib.path, operation, status, statusHex: hex(status) };
+  const facts: FactsOf<'DAQ_VISA_ERROR'> & FactsOf<'DAQ_VISA_TIMEOUT'> = { library: lib.path, operation, status, statusHex: hex(status) };
   if (resource) facts.resource = resource;
   if (ctx.timeoutMs !== undefined) facts.timeoutMs = ctx.timeoutMs;
   const subject = ctx.subject ?? `${operation} on ${resource}`;

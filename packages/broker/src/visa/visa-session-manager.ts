@@ -309,7 +309,7 @@ export class VisaSessionManager implements AsyncDisposable {
         err = new DaqError(
           'DAQ_VISA_TIMEOUT',
           `${job.label} from ${job.owner} timed out after ${job.timeoutMs} ms on ${entry.resource.canonical}: ${detail}`,
-          { ...(e as DaqError).facts, ...facts },
+          { ...(e as DaqError<'DAQ_VISA_TIMEOUT'>).facts, ...facts },
           { cause: e },
         );
       } else if (e instanceof DaqError) {

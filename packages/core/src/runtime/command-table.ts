@@ -55,7 +55,7 @@ export async function invokeCommand(instrument: string, table: CommandTable, met
     throw new DaqError(
       'DAQ_UNKNOWN_COMMAND',
       `${instrument} has no command ${JSON.stringify(method)}${hint}; it accepts: ${names.join(', ')}`,
-      { instrument, command: method },
+      { instrument, command: String(method) },
     );
   }
   const spec = table[method]!;

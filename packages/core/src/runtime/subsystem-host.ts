@@ -173,7 +173,7 @@ export class SubsystemHost implements SubsystemApi {
     throw new DaqError(
       'DAQ_UNKNOWN_INSTRUMENT',
       `${this.name} has no instrument ${JSON.stringify(id)}${typeof id === 'string' ? didYouMean(id, known) : ''}; it runs: ${known.join(', ') || 'none'}`,
-      { instrument: typeof id === 'string' ? id : undefined },
+      { instrument: String(id) },
     );
   }
 
