@@ -307,7 +307,12 @@ function visaError(
     text = 'no description from the library';
   }
   const visa = `VISA ${operation} returned ${hex(status)}: ${text}`;
-  const facts: FactsOf<'DAQ_VISA_ERROR'> & FactsOf<'DAQ_VISA_TIMEOUT'> = { library: lib.path, operation, status, statusHex: hex(status) };
+  const facts: FactsOf<'DAQ_VISA_ERROR'> & FactsOf<'DAQ_VISA_TIMEOUT'> = {
+    library: lib.path,
+    operation,
+    status,
+    statusHex: hex(status),
+  };
   if (resource) facts.resource = resource;
   if (ctx.timeoutMs !== undefined) facts.timeoutMs = ctx.timeoutMs;
   const subject = ctx.subject ?? `${operation} on ${resource}`;
