@@ -2,7 +2,7 @@
 // started in a state the driver cannot assume (echo on, other units, motors off, errors left
 // in a buffer, a shutter open, another model), and the replies that broke earlier drivers
 // (short PO, longer IN, a meter's refusal, a travel limit and the silence after it). Each
-// test names the defect of issue 13 it pins.
+// test names the device behaviour it pins.
 
 import t, { type Test } from 'tap';
 import { Clock, type DriverContext, type InstrumentConfig } from '@daq/core';
