@@ -13,15 +13,10 @@ import { MemoryLineFactory } from './helpers/memory-line.js';
 const config = parseConfig(`
 [broker]
 serial_lease_timeout_ms = 500
-[[v2.instruments]]
-id = "elliptec1"
-type = "Elliptec"
-serial_port = "/dev/ttyUSB0"
-[[v4.instruments]]
-id = "elliptec2"
-type = "Elliptec"
-serial_port = "/dev/ttyUSB0"
-address = "1"
+[v2]
+instruments = [{ id = "elliptec1", type = "Elliptec", serial_port = "/dev/ttyUSB0" }]
+[v4]
+instruments = [{ id = "elliptec2", type = "Elliptec", serial_port = "/dev/ttyUSB0", address = "1" }]
 `).config;
 
 const responder = new MemoryLineFactory((_, w) => (w === '0in' ? { reply: '0IN0E1140051720231701016800023000\r\n' } : undefined));

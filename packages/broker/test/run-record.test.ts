@@ -10,19 +10,12 @@ import type { RuntimeStatus } from '../src/runtime/dual-runtime-manager.js';
 const loaded = parseConfig(
   `
 [v2]
-[[v2.instruments]]
-id = "pm"
-type = "Newport1830C"
-serial_port = "/dev/ttyUSB1"
+instruments = [{ id = "pm", type = "Newport1830C", serial_port = "/dev/ttyUSB1" }]
 [v4]
-[[v4.instruments]]
-id = "dmm"
-type = "ScpiInstrument"
-resource = "TCPIP0::10.0.0.9::5025::SOCKET"
-[[v4.instruments]]
-id = "idle"
-type = "ScpiInstrument"
-resource = "TCPIP0::10.0.0.10::5025::SOCKET"
+instruments = [
+  { id = "dmm", type = "ScpiInstrument", resource = "TCPIP0::10.0.0.9::5025::SOCKET" },
+  { id = "idle", type = "ScpiInstrument", resource = "TCPIP0::10.0.0.10::5025::SOCKET" },
+]
 `,
   'lab.toml',
 );

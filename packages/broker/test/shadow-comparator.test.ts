@@ -39,6 +39,14 @@ function series(side: Row['side'], n: number, periodMs: number, startMs: number,
   return Array.from({ length: n }, (_, i) => ({ side, ms: startMs + i * periodMs, value: value(i) }));
 }
 
+/** One laser channel read by V2 at 0 ms and by its V4 shadow at 1 ms: [unit, value] per side. */
+function laserPair(channel: string, v2: [unit: string, value: number], v4: [unit: string, value: number]): Row[] {
+  return [
+    { side: 'v2', instrument: 'laser', channel, unit: v2[0], ms: 0, value: v2[1] },
+    { side: 'v4-shadow', instrument: 'laser', channel, unit: v4[0], ms: 1, value: v4[1] },
+  ];
+}
+
 t.test('identical readings pair up one to one with zero difference', async (t) => {
   const table = new SeriesTable();
   const cmp = new ShadowComparator([{ id: 'pm', type: 'Newport1830C', toleranceMs: 50 }]);
@@ -176,10 +184,8 @@ t.test('per channel: units, relative differences that do not exist, V4 rows of o
   const table = new SeriesTable();
   const cmp = new ShadowComparator([{ id: 'laser', type: 'MaiTai', toleranceMs: 10 }], { worst: 0 });
   feed(cmp, table, [
-    { side: 'v2', instrument: 'laser', channel: 'shutter', unit: '', ms: 0, value: 0 },
-    { side: 'v4-shadow', instrument: 'laser', channel: 'shutter', unit: '', ms: 1, value: 1 },
-    { side: 'v2', instrument: 'laser', channel: 'wavelength', unit: 'nm', ms: 0, value: 800 },
-    { side: 'v4-shadow', instrument: 'laser', channel: 'wavelength', unit: 'um', ms: 1, value: 0.8 },
+    ...laserPair('shutter', ['', 0], ['', 1]),
+    ...laserPair('wavelength', ['nm', 800], ['um', 0.8]),
     { side: 'v4', instrument: 'laser', channel: 'power', unit: 'W', ms: 0, value: 5 },
     { side: 'v4', instrument: 'stage', channel: 'position', unit: 'mm', ms: 0, value: 5 },
   ]);
@@ -255,12 +261,9 @@ t.test('the text form says what a reader needs: failures, unit mismatches, missi
   );
   cmp.v4Failed('pm', 'no reply');
   feed(cmp, table, [
-    { side: 'v2', instrument: 'laser', channel: 'wavelength', unit: 'nm', ms: 0, value: 800 },
-    { side: 'v4-shadow', instrument: 'laser', channel: 'wavelength', unit: 'um', ms: 1, value: 0.8 },
-    { side: 'v2', instrument: 'laser', channel: 'power', unit: 'W', ms: 0, value: 2.5e7 },
-    { side: 'v4-shadow', instrument: 'laser', channel: 'power', unit: 'W', ms: 1, value: 2.5e7 },
-    { side: 'v2', instrument: 'laser', channel: 'shutter', unit: '', ms: 0, value: 0 },
-    { side: 'v4-shadow', instrument: 'laser', channel: 'shutter', unit: '', ms: 1, value: 1 },
+    ...laserPair('wavelength', ['nm', 800], ['um', 0.8]),
+    ...laserPair('power', ['W', 2.5e7], ['W', 2.5e7]),
+    ...laserPair('shutter', ['', 0], ['', 1]),
     { side: 'v2', instrument: 'laser', channel: 'shutter', unit: '', ms: 500, value: NaN },
     { side: 'v2', instrument: 'pm', channel: 'power', unit: 'W', ms: 0, value: 1 },
   ]);

@@ -9,22 +9,15 @@ const brief = (ds: ConfigDiagnostic[]) => ds.map((d) => `${d.line}:${d.column}: 
 t.test('defaults from each type are made explicit', async (t) => {
   const { config, warnings } = parseConfig(`
 [v2]
-[[v2.instruments]]
-id = "rot"
-type = "Elliptec"
-serial_port = "/dev/ttyUSB0"
-[[v2.instruments]]
-id = "mock"
-type = "MockPower"
+instruments = [
+  { id = "rot", type = "Elliptec", serial_port = "/dev/ttyUSB0" },
+  { id = "mock", type = "MockPower" },
+]
 [v4]
-[[v4.instruments]]
-id = "stage"
-type = "ESP300"
-serial_port = "/dev/ttyUSB3"
-[[v4.instruments]]
-id = "cam"
-type = "PVCAMInstrument"
-camera_name = "pvcam0"
+instruments = [
+  { id = "stage", type = "ESP300", serial_port = "/dev/ttyUSB3" },
+  { id = "cam", type = "PVCAMInstrument", camera_name = "pvcam0" },
+]
 `);
   t.same(warnings, []);
   t.same(config.application, { name: 'daq', log_level: 'info', data_dir: 'data', simulate: false });

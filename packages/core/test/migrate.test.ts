@@ -1,5 +1,6 @@
 // migrateConfigText: every example converts to a valid, equivalent configuration; outcomes,
-// report labels, comments and the TOML it writes are checked case by case.
+// report labels, comments and the TOML it writes are checked case by case (the inputs several
+// checks share, and the longer ones, are in test/fixtures/migrate/).
 
 import t, { type Test } from 'tap';
 import { readdir, readFile } from 'node:fs/promises';
@@ -22,6 +23,8 @@ import {
 } from '@daq/core';
 
 const root = new URL('../../../', import.meta.url);
+/** An input in test/fixtures/migrate/: line 1 is a comment, so its line numbers are the ones the checks name. */
+const fixture = (name: string) => readFile(new URL(`fixtures/migrate/${name}`, import.meta.url), 'utf8');
 const now = new Date('2026-03-01T12:00:00.000Z');
 
 type Ok = Extract<MigrationResult, { ok: true }>;
@@ -139,27 +142,7 @@ t.test('every example migrates to a valid and equivalent configuration', async (
   }
 });
 
-const seedShaped = `
-[application]
-name = "lab"
-
-[v2]
-enabled = true
-
-[[v2.instruments]]
-id = "elliptec1"
-type = "Elliptec"
-serial_port = "/dev/ttyUSB0"
-
-[[v2.instruments]]
-id = "newport1"
-type = "Newport1830C"
-serial_port = "/dev/ttyUSB1"
-
-[[v2.instruments]]
-id = "mockpower"
-type = "MockPower"
-`;
+const seedShaped = await fixture('seed-shaped.toml');
 
 t.test('the report of the seed: labels per type, V2-only with advice and commented out', async (t) => {
   const r = migrate(seedShaped, 'config.toml');
@@ -254,50 +237,7 @@ wavelength_nm = 800
   t.match(r.text, '# [v4] added (enabled)', 'and the header says so');
 });
 
-const mixed = `
-[application]
-name = "mixed"
-simulate = true
-
-[v2]
-batch_rows = 10
-
-[[v2.instruments]]
-id = "rot_a"
-type = "Elliptec"
-serial_port = "/dev/ttyUSB0"
-address = 10
-
-[[v2.instruments]]
-id = "meter_v2"
-type = "Newport1830C"
-serial_port = "/dev/ttyUSB1"
-poll_hz = 1
-filter = "slow"
-sim = { latency_ms = 5 }
-
-[[v2.instruments]]
-id = "rot_same"
-type = "Elliptec"
-serial_port = "/dev/ttyUSB0"
-address = "3"
-
-[v4]
-ring_policy = "drop-oldest"
-batch_rows = 500
-
-[[v4.instruments]]
-id = "meter_v4"
-type = "Newport1830C"
-serial_port = "/dev/ttyUSB1"
-sim = { seed = 2 }
-
-[[v4.instruments]]
-id = "rot_b"
-type = "Elliptec"
-serial_port = "/dev/ttyUSB0"
-address = "3"
-`;
+const mixed = await fixture('mixed.toml');
 
 t.test('a mixed configuration keeps V4 as it is and does not duplicate a device V4 drives', async (t) => {
   const input = parseConfig(mixed).config;
@@ -338,22 +278,7 @@ t.test('a mixed configuration keeps V4 as it is and does not duplicate a device 
 });
 
 t.test('an input [v4.shadow] entry for a migrated instrument is dropped and reported', async (t) => {
-  const text = `
-[v2]
-[[v2.instruments]]
-id = "meter"
-type = "Newport1830C"
-serial_port = "/dev/ttyUSB1"
-[[v2.instruments]]
-id = "rot"
-type = "Elliptec"
-serial_port = "/dev/ttyUSB0"
-[v4]
-[v4.shadow]
-instruments = ["meter"]
-tolerance_ms = 40
-worst = 3
-`;
+  const text = await fixture('shadow-entry.toml');
   const r = migrate(text);
   const out = parseConfig(r.text).config;
   t.same(out.v4.shadow, { instruments: [], tolerance_ms: 40, worst: 3 }, 'the entry goes, the settings stay');

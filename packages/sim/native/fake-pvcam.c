@@ -497,24 +497,29 @@ EXPORT rs_bool pl_pvcam_uninit(void) {
     return ok();
 }
 
-EXPORT rs_bool pl_cam_get_total(int16 *total) {
-    if (!total) return fail(PL_ERR_INVALID_PARAMETER);
+/* How many cameras the library lists (into *n); PL_ERR_LIBRARY_NOT_INITIALIZED before pl_pvcam_init. */
+static int16 camera_count(int *n) {
     pthread_mutex_lock(&g_lock);
     int init = g_init;
-    int n = g_num_cams;
+    *n = g_num_cams;
     pthread_mutex_unlock(&g_lock);
-    if (!init) return fail(PL_ERR_LIBRARY_NOT_INITIALIZED);
+    return init ? PL_ERR_NONE : PL_ERR_LIBRARY_NOT_INITIALIZED;
+}
+
+EXPORT rs_bool pl_cam_get_total(int16 *total) {
+    if (!total) return fail(PL_ERR_INVALID_PARAMETER);
+    int n;
+    int16 err = camera_count(&n);
+    if (err) return fail(err);
     *total = (int16)n;
     return ok();
 }
 
 EXPORT rs_bool pl_cam_get_name(int16 cam_num, char *name) {
     if (!name) return fail(PL_ERR_INVALID_PARAMETER);
-    pthread_mutex_lock(&g_lock);
-    int init = g_init;
-    int n = g_num_cams;
-    pthread_mutex_unlock(&g_lock);
-    if (!init) return fail(PL_ERR_LIBRARY_NOT_INITIALIZED);
+    int n;
+    int16 err = camera_count(&n);
+    if (err) return fail(err);
     if (cam_num < 0 || cam_num >= n) return fail(PL_ERR_CAMERA_NOT_FOUND);
     snprintf(name, CAM_NAME_LEN, "pvcam%d", cam_num);
     return ok();
@@ -702,32 +707,35 @@ EXPORT rs_bool pl_set_param(int16 hcam, uns32 id, void *value) {
     return err ? fail(err) : ok();
 }
 
-EXPORT rs_bool pl_get_enum_param(int16 hcam, uns32 id, uns32 index, int32 *value, char *desc, uns32 length) {
+/* Entry `index` of camera `hcam`'s enum parameter `id` (into *entry), for pl_get_enum_param and
+ * pl_enum_str_length; `has_out` is false when the caller gave no place for the answer. */
+static int16 enum_entry_at(int16 hcam, uns32 id, uns32 index, int has_out, enum_entry *entry) {
     cam_t *c;
     pthread_mutex_lock(&g_lock);
     int16 err = lookup(hcam, &c);
     enum_entry e[8];
     int n = err ? 0 : enum_entries(id, e);
     if (!err && !param_available(id)) err = PL_ERR_PARAM_NOT_AVAILABLE;
-    else if (!err && (n == 0 || index >= (uns32)n || !value)) err = PL_ERR_INVALID_PARAMETER;
+    else if (!err && (n == 0 || index >= (uns32)n || !has_out)) err = PL_ERR_INVALID_PARAMETER;
     pthread_mutex_unlock(&g_lock);
+    if (!err) *entry = e[index];
+    return err;
+}
+
+EXPORT rs_bool pl_get_enum_param(int16 hcam, uns32 id, uns32 index, int32 *value, char *desc, uns32 length) {
+    enum_entry e;
+    int16 err = enum_entry_at(hcam, id, index, value != NULL, &e);
     if (err) return fail(err);
-    *value = e[index].value;
-    if (desc && length > 0) snprintf(desc, length, "%s", e[index].name);
+    *value = e.value;
+    if (desc && length > 0) snprintf(desc, length, "%s", e.name);
     return ok();
 }
 
 EXPORT rs_bool pl_enum_str_length(int16 hcam, uns32 id, uns32 index, uns32 *length) {
-    cam_t *c;
-    pthread_mutex_lock(&g_lock);
-    int16 err = lookup(hcam, &c);
-    enum_entry e[8];
-    int n = err ? 0 : enum_entries(id, e);
-    if (!err && !param_available(id)) err = PL_ERR_PARAM_NOT_AVAILABLE;
-    else if (!err && (n == 0 || index >= (uns32)n || !length)) err = PL_ERR_INVALID_PARAMETER;
-    pthread_mutex_unlock(&g_lock);
+    enum_entry e;
+    int16 err = enum_entry_at(hcam, id, index, length != NULL, &e);
     if (err) return fail(err);
-    *length = (uns32)strlen(e[index].name) + 1;
+    *length = (uns32)strlen(e.name) + 1;
     return ok();
 }
 

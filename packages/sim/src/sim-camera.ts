@@ -5,16 +5,8 @@
 // gaps. Frames carry the deterministic pattern of core's `patternPixel`, so every pixel can be
 // checked downstream. Time is the process's monotonic clock: the work happens lazily in next().
 
-import {
-  DaqError,
-  patternPixel,
-  type CameraSettings,
-  type FrameGeometry,
-  type FrameRef,
-  type FrameSource,
-  type FrameSourceCounters,
-  type SensorInfo,
-} from '@daq/core';
+import { DaqError, patternPixel } from '@daq/core';
+import type { CameraSettings, FrameGeometry, FrameRef, FrameSource, FrameSourceCounters, SensorInfo } from '@daq/core';
 
 export interface SimCameraOptions {
   cameraName: string;

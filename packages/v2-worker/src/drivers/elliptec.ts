@@ -1,20 +1,15 @@
 // V2 Elliptec driver: the legacy API (connect, readMeasurements, named commands) over one
 // device on a shared RS-485 bus.
 
-import { serialChannelFor, type CommandTable, type DriverContext, type ElliptecConfig, type Reading } from '@daq/core';
+import { serialChannelFor, type CommandTable, type ElliptecConfig, type Reading } from '@daq/core';
 import { ElliptecDevice } from '@daq/protocols';
 import { LegacyInstrument } from '../legacy-instrument.js';
 
 export class ElliptecV2 extends LegacyInstrument<ElliptecConfig> {
-  private readonly device: ElliptecDevice;
-
-  constructor(config: ElliptecConfig, context: DriverContext) {
-    super(config, context);
-    this.device = new ElliptecDevice(serialChannelFor(config, context), config.address, config.id, {
-      replyTimeoutMs: config.timeout_ms,
-      moveTimeoutMs: config.move_timeout_ms,
-    });
-  }
+  private readonly device = new ElliptecDevice(serialChannelFor(this.config, this.context), this.config.address, this.id, {
+    replyTimeoutMs: this.config.timeout_ms,
+    moveTimeoutMs: this.config.move_timeout_ms,
+  });
 
   readonly commands: CommandTable = {
     moveAbs: {

@@ -1,16 +1,11 @@
 // V2 MaiTai driver: the legacy API over the shared device client.
 
-import { serialChannelFor, type CommandTable, type DriverContext, type MaiTaiConfig, type Reading } from '@daq/core';
+import { serialChannelFor, type CommandTable, type MaiTaiConfig, type Reading } from '@daq/core';
 import { MAITAI_CHANNELS, MAITAI_MAX_NM, MAITAI_MIN_NM, MaiTaiDevice } from '@daq/protocols';
 import { LegacyInstrument } from '../legacy-instrument.js';
 
 export class MaiTaiV2 extends LegacyInstrument<MaiTaiConfig> {
-  private readonly device: MaiTaiDevice;
-
-  constructor(config: MaiTaiConfig, context: DriverContext) {
-    super(config, context);
-    this.device = new MaiTaiDevice(serialChannelFor(config, context), config.id, config.timeout_ms);
-  }
+  private readonly device = new MaiTaiDevice(serialChannelFor(this.config, this.context), this.id, this.config.timeout_ms);
 
   readonly commands: CommandTable = {
     setWavelength: {

@@ -1,16 +1,11 @@
 // V2 Newport 1830-C driver: the legacy API over the shared device client.
 
-import { serialChannelFor, type CommandTable, type DriverContext, type Newport1830CConfig, type Reading } from '@daq/core';
+import { serialChannelFor, type CommandTable, type Newport1830CConfig, type Reading } from '@daq/core';
 import { Newport1830CDevice } from '@daq/protocols';
 import { LegacyInstrument } from '../legacy-instrument.js';
 
 export class Newport1830CV2 extends LegacyInstrument<Newport1830CConfig> {
-  private readonly device: Newport1830CDevice;
-
-  constructor(config: Newport1830CConfig, context: DriverContext) {
-    super(config, context);
-    this.device = new Newport1830CDevice(serialChannelFor(config, context), config.id, config.timeout_ms);
-  }
+  private readonly device = new Newport1830CDevice(serialChannelFor(this.config, this.context), this.id, this.config.timeout_ms);
 
   readonly commands: CommandTable = {
     readPower: { params: [], description: 'One power reading in W.', run: async () => this.device.power() },

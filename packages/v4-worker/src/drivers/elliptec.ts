@@ -3,24 +3,18 @@
 // sent; relative moves are left to the device, which answers GS0C beyond its travel. A
 // multi-position slider (ELL6/ELL9/ELL12) moves by slot: positions 0 … slots-1.
 
-import { DaqError, serialChannelFor, type DriverContext, type ElliptecConfig, type Reading } from '@daq/core';
+import { DaqError, serialChannelFor, type ElliptecConfig, type Reading } from '@daq/core';
 import { ELLIPTEC_MOVE_TIMEOUT_MS, ElliptecDevice } from '@daq/protocols';
 import { motionCommands, type AxisLimits, type MotionController } from '../traits.js';
 import { V4Instrument } from '../v4-instrument.js';
 
 export class ElliptecMotion extends V4Instrument<ElliptecConfig> implements MotionController {
   readonly axes = [1] as const;
-  private readonly device: ElliptecDevice;
-  readonly commands;
-
-  constructor(config: ElliptecConfig, context: DriverContext) {
-    super(config, context);
-    this.device = new ElliptecDevice(serialChannelFor(config, context), config.address, config.id, {
-      replyTimeoutMs: config.timeout_ms,
-      moveTimeoutMs: config.move_timeout_ms,
-    });
-    this.commands = motionCommands(this);
-  }
+  private readonly device = new ElliptecDevice(serialChannelFor(this.config, this.context), this.config.address, this.id, {
+    replyTimeoutMs: this.config.timeout_ms,
+    moveTimeoutMs: this.config.move_timeout_ms,
+  });
+  readonly commands = motionCommands(this);
 
   get unit(): string {
     return this.device.identity.unit;

@@ -1,23 +1,17 @@
 // V4 MaiTai driver: a Laser over the shared device client.
 
-import { serialChannelFor, type DriverContext, type MaiTaiConfig, type Reading } from '@daq/core';
+import { serialChannelFor, type MaiTaiConfig, type Reading } from '@daq/core';
 import { MAITAI_CHANNELS, MAITAI_ANY_MAX_NM, MAITAI_ANY_MIN_NM, MaiTaiDevice } from '@daq/protocols';
 import { laserCommands, type Laser } from '../traits.js';
 import { V4Instrument } from '../v4-instrument.js';
 
 export class MaiTaiLaser extends V4Instrument<MaiTaiConfig> implements Laser {
-  private readonly device: MaiTaiDevice;
-  readonly commands;
-
-  constructor(config: MaiTaiConfig, context: DriverContext) {
-    super(config, context);
-    this.device = new MaiTaiDevice(serialChannelFor(config, context), config.id, config.timeout_ms);
-    this.commands = {
-      // Any MaiTai model; the driver then checks the range this laser reports.
-      ...laserCommands(this, MAITAI_ANY_MIN_NM, MAITAI_ANY_MAX_NM),
-      emission: { params: [], description: 'true while the laser emits (status byte bit 0).', run: () => this.device.emission() },
-    };
-  }
+  private readonly device = new MaiTaiDevice(serialChannelFor(this.config, this.context), this.id, this.config.timeout_ms);
+  readonly commands = {
+    // Any MaiTai model; the driver then checks the range this laser reports.
+    ...laserCommands(this, MAITAI_ANY_MIN_NM, MAITAI_ANY_MAX_NM),
+    emission: { params: [], description: 'true while the laser emits (status byte bit 0).', run: () => this.device.emission() },
+  };
 
   initialize(): Promise<string> {
     return this.device.start(this.config.wavelength_nm);

@@ -1,26 +1,20 @@
 // V4 Newport 1830-C driver: a PowerMeter over the shared device client.
 
-import { serialChannelFor, type DriverContext, type Newport1830CConfig, type Reading } from '@daq/core';
+import { serialChannelFor, type Newport1830CConfig, type Reading } from '@daq/core';
 import { Newport1830CDevice } from '@daq/protocols';
 import { powerMeterCommands, type PowerMeter } from '../traits.js';
 import { V4Instrument } from '../v4-instrument.js';
 
 export class Newport1830CMeter extends V4Instrument<Newport1830CConfig> implements PowerMeter {
-  private readonly device: Newport1830CDevice;
-  readonly commands;
-
-  constructor(config: Newport1830CConfig, context: DriverContext) {
-    super(config, context);
-    this.device = new Newport1830CDevice(serialChannelFor(config, context), config.id, config.timeout_ms);
-    this.commands = {
-      ...powerMeterCommands(this),
-      setAttenuator: {
-        params: [{ name: 'on', type: 'boolean' as const }],
-        description: 'Attenuator on or off.',
-        run: (on: boolean) => this.device.setAttenuator(on),
-      },
-    };
-  }
+  private readonly device = new Newport1830CDevice(serialChannelFor(this.config, this.context), this.id, this.config.timeout_ms);
+  readonly commands = {
+    ...powerMeterCommands(this),
+    setAttenuator: {
+      params: [{ name: 'on', type: 'boolean' as const }],
+      description: 'Attenuator on or off.',
+      run: (on: boolean) => this.device.setAttenuator(on),
+    },
+  };
 
   async initialize(): Promise<string> {
     const nm = await this.device.setup(this.config);
