@@ -367,7 +367,7 @@ timeout_ms = 1500
 const LEAK_CYCLES = 16;
 const leakChild = (core: string, broker: string) => `
 import { parseConfig } from '${core}';
-import { Acquisition } from '${broker}';
+import { startAcquisition } from '${broker}';
 const [dir, cycles] = [process.argv[2], Number(process.argv[3])];
 const config = parseConfig(\`
 [application]
