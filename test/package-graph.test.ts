@@ -31,6 +31,8 @@ const ALLOWED: Record<string, Record<string, string | undefined>> = {
   'v2-worker': { '@daq/core': undefined, '@daq/protocols': undefined, comlink: undefined },
   'v4-worker': { '@daq/core': undefined, '@daq/protocols': undefined, comlink: undefined, koffi: undefined },
   sim: { '@daq/core': undefined, koffi: undefined },
+  // Experiments: plans, the RunEngine, event-model documents (validated with ajv), event tables (Arrow).
+  plans: { '@daq/core': undefined, ajv: undefined, 'apache-arrow': undefined, 'smol-toml': undefined },
 };
 
 async function sources(dir: string): Promise<string[]> {

@@ -15,7 +15,7 @@ export {
   type JsonSchema,
 } from './config/instrument-types.js';
 export { configSchema, schemaFileText, SCHEMA_ID } from './config/schema.js';
-export { formatKeyPath, type KeyPath } from './config/locate.js';
+export { PositionIndex, formatKeyPath, type KeyPath } from './config/locate.js';
 export { serialPortOf, shadowedInstruments } from './config/semantic.js';
 export { loadConfig, parseConfig, validateConfigText, type ValidationResult } from './config/load.js';
 export * from './config/migrate.js';

@@ -52,7 +52,7 @@ class Slot {
       commands: 0,
       commandErrors: 0,
       queue: 0,
-      accepts: Object.keys(instrument.commands),
+      accepts: [...new Set([...Object.keys(instrument.commands), 'read'])],
       channels: [],
     };
   }
@@ -188,7 +188,12 @@ export class SubsystemHost implements SubsystemApi {
         { instrument },
       );
     slot.status.commands++;
-    const run = slot.queue.run(() => invokeCommand(instrument, slot.instrument.commands, method, args));
+    // `read` (unless a driver defines its own): the readings of one poll, on demand, in the
+    // instrument's queue like any command. Plans read detectors this way.
+    const run =
+      method === 'read' && !Object.hasOwn(slot.instrument.commands, 'read')
+        ? slot.queue.run(() => slot.instrument.read())
+        : slot.queue.run(() => invokeCommand(instrument, slot.instrument.commands, method, args));
     this.commandsInFlight.add(run);
     try {
       return await run;
