@@ -24,6 +24,8 @@ const ALLOWED: Record<string, Record<string, string | undefined>> = {
     'cli-progress': 'src/commands/',
     // The commands that want simulators start them (daq sim, daq run with simulate = true).
     '@daq/sim': 'src/commands/',
+    // daq plan: experiments run by the command, beside the acquisition.
+    '@daq/plans': 'src/commands/',
   },
   // The device clients V2 and V4 drivers share; never the simulators (DESIGN.md: a misread
   // protocol must not hide on both sides).

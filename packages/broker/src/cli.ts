@@ -8,6 +8,7 @@ import { simCommand } from './commands/sim.js';
 import { runCommand } from './commands/run.js';
 import { inspectCommand } from './commands/inspect.js';
 import { migrateCommand } from './commands/migrate.js';
+import { planCheckCommand, planListText, planRunCommand } from './commands/plan.js';
 
 export const HELP = `daq: laboratory data acquisition, legacy V2 and V4 instruments side by side
 
@@ -37,6 +38,16 @@ Usage:
                              [v4.shadow] to compare first (exit 0 done, 2 invalid CONFIG or
                              bad usage, 1 unreadable CONFIG or unwritable output).
                              Guide: docs/migration.md
+  daq plan list               the built-in plans and their parameters
+  daq plan check CONFIG PLAN  check a plan file against a configuration: instruments exist and
+                             can do what it asks, positions within limits; every problem as
+                             PLAN:LINE:COL; nothing moves (exit 0 ok, 2 problems)
+  daq plan run CONFIG PLAN [--out DIR] [--md key=value ...]
+                             run an experiment: acquisition as daq run, plus the plan's
+                             points; documents.jsonl (Bluesky event-model) and
+                             events-primary.arrows in the run directory; Ctrl-C pauses and
+                             asks resume/stop/abort on a terminal, aborts otherwise
+                             (exit 0 success, 1 failed or aborted, 2 bad plan)
   daq schema [--out FILE] [--markdown]
                              print (or write) the configuration's JSON Schema, or its
                              Markdown reference
@@ -48,6 +59,7 @@ Examples:
   daq validate examples/*.toml
   daq sim examples/demo.toml --json
   daq migrate lab.toml --shadow -o lab.shadow.toml && daq migrate lab.toml -o lab.v4.toml
+  daq plan run examples/polarization-scan.toml examples/plans/polarizer.toml
   daq schema --out schema/daq-config.schema.json
 
 Configuration reference: docs/configuration.md. Source: the README at the repository root.
@@ -68,6 +80,28 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   }
   try {
     switch (command) {
+      case 'plan': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: { out: { type: 'string' }, md: { type: 'string', multiple: true } },
+        });
+        const [sub, configFile, planFile, ...extra] = positionals;
+        if (extra.length) {
+          io.err(`daq plan: unexpected ${extra.join(' ')}\n`);
+          return 2;
+        }
+        if (sub === 'list') {
+          io.out(planListText());
+          return 0;
+        }
+        if (sub === 'check') return await planCheckCommand(configFile, planFile, io);
+        if (sub === 'run') return await planRunCommand(configFile, planFile, { out: values.out, md: values.md }, io);
+        io.err(
+          `daq plan: ${sub === undefined ? 'name a subcommand' : `unknown subcommand ${JSON.stringify(sub)}`}: list, check or run\n`,
+        );
+        return 2;
+      }
       case 'validate': {
         const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
         return await validateCommand(positionals, io);

@@ -1,0 +1,210 @@
+// `daq plan list | check CONFIG PLAN | run CONFIG PLAN [--out DIR] [--md key=value ...]`:
+// experiments from TOML plan files. `check` reports every problem with the plan file's line
+// and column and moves nothing; `run` starts the acquisition (continuous polling goes on beside
+// the plan), runs the plan through the runtime's command routing, writes its documents into
+// the run directory and reports progress; Ctrl-C pauses and asks on a terminal, aborts cleanly
+// otherwise.
+
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { ConfigError, formatDiagnostic, type LoadedConfig } from '@daq/core';
+import {
+  BUILTIN_PLANS,
+  RunEngine,
+  RunOutput,
+  checkPlanFile,
+  loadPlanFile,
+  type PlanFile,
+  type Progress,
+  type RunResult,
+} from '@daq/plans';
+import type { CliIo } from '../cli-io.js';
+import { loadCommandConfig } from './load-command-config.js';
+import { startAcquisition } from './run.js';
+
+export interface PlanCommandOptions {
+  out?: string;
+  md?: string[];
+  /** Answer to the Ctrl-C question (tests); default: ask on a terminal, abort otherwise. */
+  onInterrupt?: () => Promise<'resume' | 'stop' | 'abort'>;
+}
+
+export function planListText(): string {
+  const rows = Object.entries(BUILTIN_PLANS).map(
+    ([name, p]) => `  ${name.padEnd(12)} ${p.does}\n  ${''.padEnd(12)} parameters: ${p.params}`,
+  );
+  return `Built-in plans (write plan = "<name>" in a plan file; examples in examples/plans/):\n${rows.join('\n')}\nEvery plan also takes settle_ms and average; a plan file may add [on_failure] (retries, then = "skip" | "abort"), [[suspenders]] (when = "laser.shutter == 0", resume_after_ms) and [md].\n`;
+}
+
+/** Loads the configuration and the plan file and checks them together; an exit code on failure. */
+async function loadChecked(command: string, configFile: string | undefined, planFile: string | undefined, io: CliIo) {
+  if (!configFile || !planFile) {
+    io.err(`daq plan ${command}: name a configuration and a plan file (daq plan ${command} lab.toml scan.toml)\n`);
+    return 2;
+  }
+  const loaded = await loadCommandConfig(`plan ${command}`, configFile, io);
+  if (typeof loaded === 'number') return loaded;
+  let pf: PlanFile;
+  try {
+    pf = await loadPlanFile(planFile);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    for (const d of e.diagnostics) io.err(`${formatDiagnostic(d)}\n`);
+    return 2;
+  }
+  const problems = checkPlanFile(pf, loaded.config);
+  for (const d of problems) io.err(`${formatDiagnostic(d)}\n`);
+  return problems.length ? 2 : { loaded, pf };
+}
+
+function describe(pf: PlanFile): string {
+  const p = pf.plan;
+  return `${p.name}, ${p.total ?? '?'} points, motors ${p.motors.join(', ') || 'none'}, detectors ${p.detectors.join(', ')}`;
+}
+
+export async function planCheckCommand(configFile: string | undefined, planFile: string | undefined, io: CliIo): Promise<number> {
+  const checked = await loadChecked('check', configFile, planFile, io);
+  if (typeof checked === 'number') return checked;
+  io.out(`ok ${planFile}: ${describe(checked.pf)}\n`);
+  return 0;
+}
+
+function parseMd(pairs: string[] | undefined, io: CliIo): Record<string, string> | number {
+  const md: Record<string, string> = {};
+  for (const pair of pairs ?? []) {
+    const at = pair.indexOf('=');
+    const key = at > 0 ? pair.slice(0, at) : '';
+    if (!key || /[./]/.test(key)) {
+      io.err(`daq plan run: --md takes key=value with a key without "." or "/", got ${JSON.stringify(pair)}\n`);
+      return 2;
+    }
+    md[key] = pair.slice(at + 1);
+  }
+  return md;
+}
+
+function progressLine(p: Progress): string {
+  const pos = Object.entries(p.positions)
+    .map(([m, v]) => `${m}=${Number.isFinite(v) ? +v.toPrecision(6) : v}`)
+    .join(' ');
+  const eta = p.etaS === undefined ? '' : `, ETA ${Math.ceil(p.etaS)} s`;
+  return `daq plan: ${p.done}/${p.total ?? '?'} points${eta}${pos ? `, ${pos}` : ''}${p.state !== 'running' ? ` [${p.state}]` : ''}\n`;
+}
+
+async function askOnTerminal(io: CliIo): Promise<'resume' | 'stop' | 'abort'> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    for (;;) {
+      const a = (await rl.question('daq plan: paused. resume, stop (end cleanly) or abort? [r/s/a] ')).trim().toLowerCase();
+      if (a === 'r' || a === 'resume') return 'resume';
+      if (a === 's' || a === 'stop') return 'stop';
+      if (a === 'a' || a === 'abort') return 'abort';
+      io.err('daq plan: answer r, s or a\n');
+    }
+  } finally {
+    rl.close();
+  }
+}
+
+export async function planRunCommand(
+  configFile: string | undefined,
+  planFile: string | undefined,
+  options: PlanCommandOptions,
+  io: CliIo,
+): Promise<number> {
+  const md = parseMd(options.md, io);
+  if (typeof md === 'number') return md;
+  const checked = await loadChecked('run', configFile, planFile, io);
+  if (typeof checked === 'number') return checked;
+  const { loaded, pf } = checked as { loaded: LoadedConfig; pf: PlanFile };
+  let acq;
+  try {
+    acq = await startAcquisition(loaded, { out: options.out });
+  } catch (e) {
+    io.err(`daq plan run: could not start: ${(e as Error).message}\n`);
+    return 1;
+  }
+  io.err(`daq plan run: ${describe(pf)}; recording to ${acq.dir}; Ctrl-C pauses\n`);
+  const engine = new RunEngine(acq.runtime, acq.config);
+  const output = new RunOutput(acq.dir);
+  const ask = options.onInterrupt ?? (process.stdin.isTTY ? () => askOnTerminal(io) : async () => 'abort' as const);
+  let asking = false;
+  const onSignal = () => {
+    if (asking) return;
+    asking = true;
+    engine.pause('immediate');
+    void ask().then((answer) => {
+      asking = false;
+      if (answer === 'resume') engine.resume();
+      else if (answer === 'stop') engine.stop();
+      else engine.abort('interrupted (Ctrl-C)');
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let result: RunResult | undefined;
+  let lastLine = 0;
+  try {
+    result = await engine.run(pf.plan, {
+      md: { ...md, ...pf.md, config_file: loaded.file, plan_file: pf.file },
+      onFailure: pf.onFailure,
+      suspenders: pf.suspenders,
+      onDocument: output.accept,
+      onProgress: (p) => {
+        if (p.state === 'done' || performance.now() - lastLine > 1000 || p.done === p.total) {
+          lastLine = performance.now();
+          io.err(progressLine(p));
+        }
+      },
+      snapshot: async (ids) => {
+        const status = await acq.runtime.status();
+        const all = status.subsystems.flatMap((s) => s.instruments.map((i) => ({ ...i, subsystem: s.name })));
+        return Object.fromEntries(
+          ids.map((id) => {
+            const st = all.find((i) => i.id === id);
+            return [id, { subsystem: st?.subsystem, type: st?.type, identity: st?.identity ?? null }];
+          }),
+        );
+      },
+    });
+  } catch (e) {
+    io.err(`daq plan run: ${(e as Error).message}\n`);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (result) {
+    await writeFile(
+      join(acq.dir, 'plan.json'),
+      `${JSON.stringify(
+        {
+          format: 'daq-plan/1',
+          uid: result.uid,
+          plan: pf.plan.name,
+          args: pf.plan.args,
+          planFile: pf.file,
+          points: pf.plan.total,
+          events: result.events,
+          exitStatus: result.exitStatus,
+          reason: result.reason,
+          skipped: result.skipped,
+          suspensions: result.suspensions,
+          files: output.counts.files,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  }
+  const record = await acq.stop(
+    result?.exitStatus === 'success' ? 'completed' : 'failed',
+    result ? result.reason || undefined : 'the plan did not start',
+  );
+  io.err(
+    result
+      ? `daq plan run: ${result.exitStatus}${result.reason ? ` (${result.reason})` : ''}: ${result.events} events, ${result.skipped.length} points skipped, ${result.suspensions.length} suspensions; documents in ${join(acq.dir, 'documents.jsonl')}\n`
+      : `daq plan run: nothing ran; run.json in ${acq.dir} (${record.status})\n`,
+  );
+  return result?.exitStatus === 'success' ? 0 : result ? 1 : 2;
+}
