@@ -11,9 +11,10 @@ import { scalarBenchmark } from './scalar.js';
 import { ringBenchmark } from './ring.js';
 import { cameraBenchmark } from './camera.js';
 import { shadowBenchmark } from './shadow.js';
+import { plansBenchmark } from './plans.js';
 
 /** Every benchmark subject; each issue that adds one registers it here. */
-const BENCHMARKS: Benchmark[] = [hardwareBenchmark, scalarBenchmark, ringBenchmark, cameraBenchmark, shadowBenchmark];
+const BENCHMARKS: Benchmark[] = [hardwareBenchmark, scalarBenchmark, ringBenchmark, cameraBenchmark, shadowBenchmark, plansBenchmark];
 
 function markdown(results: BenchResult[], machine: ReturnType<typeof describeMachine>, quick: boolean): string {
   const lines = [

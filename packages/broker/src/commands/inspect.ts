@@ -32,8 +32,21 @@ export interface ChannelSummary {
   mean: number;
 }
 
+/** plan.json of a plan run (daq plan run). */
+export interface PlanSummary {
+  plan: string;
+  uid: string;
+  points?: number;
+  events: number;
+  exitStatus: string;
+  reason: string;
+  skipped: { point: number; error: string }[];
+  suspensions: { suspender: string; since: number; until?: number; point: number }[];
+}
+
 export interface InspectResult {
   run?: RunRecord;
+  plan?: PlanSummary;
   /** shadow.json of a run in shadow mode. */
   shadow?: ShadowReport;
   files: FileSummary[];
@@ -52,18 +65,27 @@ export async function inspectPath(path: string): Promise<InspectResult> {
   const info = await stat(path);
   let run: RunRecord | undefined;
   let shadow: ShadowReport | undefined;
+  let plan: PlanSummary | undefined;
   let files: string[];
   if (info.isDirectory()) {
     const names = await readdir(path);
     if (names.includes('run.json')) run = JSON.parse(await readFile(join(path, 'run.json'), 'utf8')) as RunRecord;
     if (names.includes('shadow.json')) shadow = JSON.parse(await readFile(join(path, 'shadow.json'), 'utf8')) as ShadowReport;
+    if (names.includes('plan.json')) plan = JSON.parse(await readFile(join(path, 'plan.json'), 'utf8')) as PlanSummary;
     files = names
       .filter((n) => /\.(arrows|arrow|feather)$/.test(n))
       .sort()
       .map((n) => join(path, n));
   } else files = [path];
 
-  const result: InspectResult = { run, ...(shadow ? { shadow } : {}), files: [], rows: 0, channels: [] };
+  const result: InspectResult = {
+    run,
+    ...(shadow ? { shadow } : {}),
+    ...(plan ? { plan } : {}),
+    files: [],
+    rows: 0,
+    channels: [],
+  };
   const stats = new Map<string, ChannelSummary>();
   /** Rows with a value, per channel: the mean is over these (flagged rows have none). */
   const valued = new Map<string, number>();
@@ -153,6 +175,15 @@ export function formatInspect(path: string, r: InspectResult): string {
       if (s.flushErrors) out.push(`  write errors: ${s.flushErrors} (last: ${s.lastError})`);
     }
     for (const sub of run.subsystems ?? []) for (const c of sub.crashes) out.push(`  ${sub.name} crashed at ${c.at}: ${c.cause}`);
+    if (r.plan) {
+      const p = r.plan;
+      out.push(
+        `  plan: ${p.plan} ${p.exitStatus}${p.reason ? ` (${p.reason})` : ''}: ${p.events} of ${p.points ?? '?'} points, ${p.skipped.length} skipped, ${p.suspensions.length} suspensions (documents.jsonl, uid ${p.uid})`,
+      );
+      for (const s of p.skipped) out.push(`    skipped point ${s.point}: ${s.error}`);
+      for (const s of p.suspensions)
+        out.push(`    suspended at point ${s.point} for ${s.until ? (s.until - s.since).toFixed(1) : '?'} s: ${s.suspender}`);
+    }
     for (const i of run.instruments ?? []) if (i.note) out.push(`  ${i.id}: ${i.note}`);
     // Frame files can be large: their counts come from run.json (inspect one file to read it).
     for (const c of Object.values(run.streams?.frames ?? {})) {
