@@ -59,6 +59,14 @@ export type ElliptecModel =
 
 export type ElliptecKind = 'rotary' | 'linear' | 'slider' | 'iris';
 
+/** What each kind of device is, for messages. */
+export const KIND_NAMES: Readonly<Record<ElliptecKind, string>> = {
+  rotary: 'a rotation mount',
+  linear: 'a linear stage',
+  slider: 'a slider',
+  iris: 'an iris',
+};
+
 interface ModelSpec {
   type: number;
   kind: ElliptecKind;
@@ -361,6 +369,20 @@ export class ElliptecDevice {
     return t < this.motion.t1;
   }
 
+  /**
+   * A rotary mount's angle at `t` (performance.now() time) in degrees, 0 to < 360: the position
+   * it reports (`gp`, also mid-move, without the V4 reading offset) divided by its pulses per
+   * degree. What turns an optic it holds. Refused for linear stages, sliders and irises.
+   */
+  angleDegAt(t: number = performance.now()): number {
+    if (!this.spec.rotary)
+      throw new DaqError(
+        'DAQ_INVALID_ARGUMENT',
+        `the ${this.model} at address ${this.address} is ${KIND_NAMES[this.kind]}, not a rotation mount`,
+      );
+    return this.positionAt(t) / this.pulsesPerUnit;
+  }
+
   /** A continuous jog is under way at `t`. */
   joggingAt(t: number): boolean {
     return this.motion.jog && this.movingAt(t);
@@ -555,6 +577,11 @@ export class ElliptecBusSimulator extends SerialSimulator {
     const d = this.byAddress.get(address.toUpperCase());
     if (!d) throw new DaqError('DAQ_INVALID_ARGUMENT', `no Elliptec device at address ${address} on this bus`);
     return d;
+  }
+
+  /** The angle in degrees of the rotation mount at `address` at time `at` (see ElliptecDevice.angleDegAt). */
+  angleDeg(address: string, at: number = performance.now()): number {
+    return this.device(address).angleDegAt(at);
   }
 
   /**

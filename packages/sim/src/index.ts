@@ -47,7 +47,17 @@ export {
   type Esp300AxisOptions,
   type LimitHit,
 } from './esp300.js';
-export { MaiTaiSimulator, MaiTaiErrorBits, XON, XOFF, type MaiTaiOptions, type MaiTaiModel } from './maitai.js';
+export {
+  MaiTaiSimulator,
+  MaiTaiErrorBits,
+  XON,
+  XOFF,
+  TUNING_PEAK_NM,
+  tuningFraction,
+  type MaiTaiOptions,
+  type MaiTaiModel,
+} from './maitai.js';
+export { opticalPath, planBenches, malus, gaussian, type OpticalPathOptions, type BenchPlan } from './optical-bench.js';
 export * from './scpi-engine.js';
 export * from './scpi-tcp-simulator.js';
 export { ScpiSerialSimulator, type ScpiSerialOptions } from './scpi-serial-simulator.js';

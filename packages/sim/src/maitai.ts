@@ -61,6 +61,12 @@
 //   ON/OFF: assumption that this is the processing time). Profile 'fast': 100 ms for both.
 // - Power-up state: warm (100 %: the manual's preferred day-to-day "off" keeps the power
 //   supply on, the oven warm; assumption), pump off, shutter closed, PPOWer mode.
+// - Tuning curve (option `tuningCurve`, off by default: the output is powerW at every
+//   wavelength): a Ti:Sapphire laser gives most power near 800 nm and less toward the ends of
+//   its range; modelled as a Gaussian of 150 nm standard deviation peaking at 800 nm with
+//   powerW (assumption: the shape of the Mai Tai HP's published tuning curves, not their values).
+// - The beam (`beamPowerW`, what a power meter in front of the laser sees): the output power
+//   while emitting with the shutter open, else zero; it follows the actual wavelength while tuning.
 
 import { DaqError } from '@daq/core';
 import { byteTimeMs, SerialSimulator, type Reply, type SerialSimulatorOptions } from './serial-simulator.js';
@@ -79,8 +85,10 @@ export interface MaiTaiOptions extends SerialSimulatorOptions {
   wavelengthNm?: number;
   minNm?: number;
   maxNm?: number;
-  /** Output power while emitting (default 3.0 W; 1.5 W for the early models, rated 0-2 W). */
+  /** Output power while emitting (default 3.0 W; 1.5 W for the early models, rated 0-2 W); with tuningCurve, at its peak. */
   powerW?: number;
+  /** The output power follows a Ti:Sapphire tuning curve (peak powerW at 800 nm) instead of powerW everywhere (default false). */
+  tuningCurve?: boolean;
   /** The laser's time to answer a query (default 100 ms; 'hardware' 2000 ms). */
   replyMs?: number;
   /** How long a set command keeps the laser busy (default replyMs; 'hardware' 500 ms). */
@@ -121,6 +129,14 @@ const ERROR_NAMES: [number, string][] = [
 export const XON = 0x11;
 export const XOFF = 0x13;
 const BAUD_RATES = [300, 600, 1200, 4800, 9600, 19200, 38400, 57600];
+/** The tuning curve (assumption, see the header): Gaussian around this peak with this standard deviation. */
+export const TUNING_PEAK_NM = 800;
+const TUNING_SIGMA_NM = 150;
+
+/** Fraction of the peak output power at `nm` on the tuning curve (1 at TUNING_PEAK_NM). */
+export function tuningFraction(nm: number): number {
+  return Math.exp(-0.5 * ((nm - TUNING_PEAK_NM) / TUNING_SIGMA_NM) ** 2);
+}
 
 interface Preset {
   minNm: number;
@@ -192,6 +208,8 @@ export class MaiTaiSimulator extends SerialSimulator {
   readonly minNm: number;
   readonly maxNm: number;
   powerW: number;
+  /** The output power follows tuningFraction() (peak powerW). */
+  readonly tuningCurve: boolean;
   readonly idn: string;
   humidityPct: number;
   private readonly early: boolean;
@@ -243,6 +261,7 @@ export class MaiTaiSimulator extends SerialSimulator {
     this.minNm = options.minNm ?? preset.minNm;
     this.maxNm = options.maxNm ?? preset.maxNm;
     this.powerW = options.powerW ?? preset.powerW;
+    this.tuningCurve = options.tuningCurve ?? false;
     this.idn = options.idn ?? preset.idn;
     this.humidityPct = options.humidityPct ?? 7.26;
     this.replyMs = options.replyMs ?? (hardware ? 2000 : 100);
@@ -348,6 +367,15 @@ export class MaiTaiSimulator extends SerialSimulator {
 
   get emission(): boolean {
     return this.emittingAt(performance.now());
+  }
+
+  /**
+   * Power of the beam leaving the laser at `at` (performance.now() time), in W: the output power
+   * at the actual wavelength (lagging while tuning) while emitting with the shutter open, else 0.
+   * What a power meter in front of the laser measures; the V4 reading offset does not apply.
+   */
+  beamPowerW(at: number = performance.now()): number {
+    return this.shutterOpenAt(at) ? this.outputW(at) : 0;
   }
 
   /** READ:PCTWarmedup? now, 0-100. */
@@ -618,7 +646,8 @@ export class MaiTaiSimulator extends SerialSimulator {
 
   /** Output power as READ:POWer? reports it: measured inside the laser, before the shutter. */
   private outputW(at: number): number {
-    return this.emittingAt(at) ? this.powerW : 0;
+    if (!this.emittingAt(at)) return 0;
+    return this.tuningCurve ? this.powerW * tuningFraction(this.actualNmAt(at)) : this.powerW;
   }
 
   /** Diode current while on, % of full (the manual's example 75.1 %, or the commanded one in PCUR mode). */

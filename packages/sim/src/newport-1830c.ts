@@ -57,6 +57,8 @@
 //   INSTR probes with Z? under a 100 ms timeout); set commands keep the meter busy 5 ms
 //   (assumption; RDAQ waits 20-100 ms after them); O calibrates for 3 s (assumption). Profile
 //   'fast' answers at once and calibrates for 50 ms.
+// Light: the true optical power at the head is powerW, or comes from `opticalPower` (an optical
+// bench: optical-bench.ts, wired by simulator-set.ts), sampled once per command.
 // Power-up state: W, auto range, attenuator off, medium filter, echo off, running, zero off,
 // 633 nm (wavelength, filter and units are as the front panel left them: start-state options).
 
@@ -77,6 +79,11 @@ export const DETECTORS: Readonly<Record<Detector, { minNm: number; maxNm: number
 export interface Newport1830COptions extends SerialSimulatorOptions {
   /** True optical power at the detector (in front of the attenuator, if fitted), in W. */
   powerW?: number;
+  /**
+   * The true optical power at time `at` (performance.now() time), in W, from whatever lights
+   * the head (an optical bench): evaluated once per command the meter handles, replacing powerW.
+   */
+  opticalPower?: (at: number) => number;
   /** Detector head (default '818-SL'): decides the wavelengths W accepts and the lowest range. */
   detector?: Detector;
   /** Calibration wavelength at start, nm (default the head's: 633, IR head 1064); must lie in the detector's range. */
@@ -162,6 +169,8 @@ export class Newport1830CSimulator extends SerialSimulator {
   hold = false;
   /** True optical power at the detector, in W (tests set it and know the expected reading). */
   powerW: number;
+  /** When set, powerW follows it: sampled once at each command, so one reading is consistent. */
+  opticalPower: ((at: number) => number) | undefined;
   /** The meter reads powerW × gain + offsetW (calibration error a test wants to see). */
   gain = 1;
   offsetW = 0;
@@ -185,6 +194,7 @@ export class Newport1830CSimulator extends SerialSimulator {
     const head = DETECTORS[this.detector];
     if (!head) invalid(`unknown detector "${String(options.detector)}": one of ${Object.keys(DETECTORS).join(', ')}`);
     this.powerW = options.powerW ?? 1e-3;
+    this.opticalPower = options.opticalPower;
     this.wavelengthNm = options.wavelengthNm ?? head.powerUpNm;
     if (!Number.isInteger(this.wavelengthNm) || this.wavelengthNm < head.minNm || this.wavelengthNm > head.maxNm)
       invalid(`wavelength ${this.wavelengthNm} nm is outside the ${this.detector} head's ${head.minNm}-${head.maxNm} nm`);
@@ -310,6 +320,9 @@ export class Newport1830CSimulator extends SerialSimulator {
   }
 
   protected handle(line: string, at: number): Reply[] {
+    // The light on the head when the meter takes this command (a reading, the status byte's
+    // over-range and saturation bits, a zero or hold all see the same power).
+    if (this.opticalPower) this.powerW = this.opticalPower(at);
     const out: Reply[] = [];
     if (this.echo) out.push({ text: `${line}\n` });
     const hardware = this.profile === 'hardware';

@@ -1,6 +1,8 @@
 // Starts a simulator for every instrument of a configuration and rewrites the configuration
 // to point at them: one simulator per serial line (an Elliptec bus answers all its
 // addresses; a device configured in both V2 and V4 is one device) and one per VISA resource.
+// A Newport1830C's `sim.light` puts simulators on one optical bench (optical-bench.ts): the
+// meter reads the named MaiTai's beam through a polarizer on the named Elliptec mount.
 
 import {
   DaqError,
@@ -12,10 +14,11 @@ import {
   type SimFaultsConfig,
 } from '@daq/core';
 import { faultsFromConfig } from './faults.js';
-import { ElliptecBusSimulator, type ElliptecDeviceOptions, type ElliptecModel } from './elliptec-bus.js';
+import { ElliptecBusSimulator, KIND_NAMES, type ElliptecDeviceOptions, type ElliptecModel } from './elliptec-bus.js';
 import { Newport1830CSimulator, type Detector } from './newport-1830c.js';
 import { Esp300Simulator } from './esp300.js';
-import { MaiTaiSimulator, type MaiTaiModel } from './maitai.js';
+import { MaiTaiSimulator, type MaiTaiModel, type MaiTaiOptions } from './maitai.js';
+import { opticalPath, planBenches, type BenchPlan } from './optical-bench.js';
 import { ScpiTcpSimulator } from './scpi-tcp-simulator.js';
 import { ScpiSerialSimulator } from './scpi-serial-simulator.js';
 import type { SerialSimulator } from './serial-simulator.js';
@@ -55,6 +58,43 @@ function simOf(inst: InstrumentConfig): SimFaultsConfig | undefined {
   return 'sim' in inst ? inst.sim : undefined;
 }
 
+/** Points a bench's meter at its light: the laser's beam through the polarizer's mount. */
+function wireBench(b: BenchPlan, serial: Map<string, SerialSimulator>): void {
+  const refuse = (what: string): never => {
+    throw new DaqError('DAQ_CONFIG', `${b.meter.id}: ${what}`, { instrument: b.meter.id });
+  };
+  const meter = serial.get(b.meter.serial_port);
+  if (!(meter instanceof Newport1830CSimulator))
+    return refuse(`sim.light needs the meter's own simulator on ${b.meter.serial_port}`);
+  const laser = b.laser && serial.get(b.laser.serial_port);
+  if (b.laser && !(laser instanceof MaiTaiSimulator))
+    refuse(`sim.light.laser = "${b.laser.id}" has no MaiTai simulator on ${b.laser.serial_port}`);
+  let angleDeg: ((at: number) => number) | undefined;
+  if (b.polarizer) {
+    const where = `sim.light.polarizer = "${b.polarizer.id}"`;
+    const bus = serial.get(b.polarizer.serial_port);
+    if (!(bus instanceof ElliptecBusSimulator))
+      return refuse(`${where} has no Elliptec bus simulator on ${b.polarizer.serial_port}`);
+    // The device itself, not its address: it keeps turning the polarizer after a `ca`.
+    const mount = bus.device(b.polarizer.address);
+    if (mount.kind !== 'rotary')
+      refuse(
+        `${where} is an ${mount.model}, ${KIND_NAMES[mount.kind]}: it must be an Elliptec rotation mount (sim.model ELL14, ELL16, ELL18, ELL21 or ELL22)`,
+      );
+    angleDeg = (at) => mount.angleDegAt(at);
+  }
+  const source = laser instanceof MaiTaiSimulator ? (at: number) => laser.beamPowerW(at) : () => b.light.source_w;
+  meter.opticalPower = opticalPath({
+    source,
+    angleDeg,
+    axisDeg: b.light.axis_deg,
+    transmission: b.light.transmission,
+    leakW: b.light.leak_w,
+    noise: b.light.noise,
+    seed: b.seed,
+  });
+}
+
 /** Starts every simulator the configuration needs. On failure, those already started are closed. */
 export async function startSimulators(config: DaqConfig): Promise<SimulatorSet> {
   const out = structuredClone(config);
@@ -75,6 +115,15 @@ export async function startSimulators(config: DaqConfig): Promise<SimulatorSet> 
     await Promise.all([...serial.values(), ...scpi.values()].map((s) => s.close()));
   };
   try {
+    // Optical benches: the ids their light tables name are checked before anything starts.
+    const benches = planBenches(out, instruments);
+    /** Ports of the lasers on a bench: they follow a tuning curve, and emit at start if asked. */
+    const benchLasers = new Map<string, boolean>();
+    for (const b of benches) {
+      if (!b.laser) continue;
+      const port = b.laser.serial_port;
+      benchLasers.set(port, (benchLasers.get(port) ?? false) || b.light.laser_on);
+    }
     // Serial lines: group the users of each port; the protocol of its non-VISA users decides the simulator.
     const byPort = new Map<string, InstrumentConfig[]>();
     for (const inst of instruments) {
@@ -117,7 +166,21 @@ export async function startSimulators(config: DaqConfig): Promise<SimulatorSet> 
       } else if (device?.type === 'ESP300') {
         sim = new Esp300Simulator({ baudRate, faults, profile });
       } else if (device?.type === 'MaiTai') {
-        sim = new MaiTaiSimulator({ baudRate, faults, v4Offset, profile, model: simOf(first)?.model as MaiTaiModel | undefined });
+        const emitting = benchLasers.get(port);
+        // A bench's laser, laser_on: warmed up, pump on, shutter open, watchdog off (no client
+        // needs to keep it alive while a scan talks only to the mount and the meter).
+        const bench: MaiTaiOptions =
+          emitting === undefined
+            ? {}
+            : { tuningCurve: true, ...(emitting && { emission: true, shutterOpen: true, watchdogS: 0 }) };
+        sim = new MaiTaiSimulator({
+          baudRate,
+          faults,
+          v4Offset,
+          profile,
+          model: simOf(first)?.model as MaiTaiModel | undefined,
+          ...bench,
+        });
       } else if (!device) {
         // Only VISA users: a SCPI instrument on the serial line.
         sim = new ScpiSerialSimulator({ baudRate, faults, profile, measurementMs: scpiMeasurementMs(profile) });
@@ -126,6 +189,7 @@ export async function startSimulators(config: DaqConfig): Promise<SimulatorSet> 
       portPath.set(port, await sim.start());
       serial.set(port, sim);
     }
+    for (const b of benches) wireBench(b, serial);
     // VISA resources over TCP (SOCKET, and INSTR, which becomes a raw socket on the simulator).
     const resourceMap = new Map<string, string>();
     for (const inst of instruments) {

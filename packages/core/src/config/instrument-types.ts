@@ -76,14 +76,22 @@ export const SIM_MODELS = {
   MaiTai: ['HP', 'early-750-850', 'early-780-920'],
 } as const;
 
+/** Keys a type adds to its `sim` table, and what the table's description says of them. */
+interface SimExtra {
+  properties: Record<string, JsonSchema>;
+  what: string;
+}
+
 /** Settings and fault injection for the instrument's simulator (used only with [application] simulate = true). */
-function simField(model?: { choices: readonly string[]; default: string; what: string }): JsonSchema {
+function simField(model?: { choices: readonly string[]; default: string; what: string }, extra?: SimExtra): JsonSchema {
   return {
     type: 'object',
     additionalProperties: false,
     description:
       'Simulator settings (simulate = true only): profile "hardware" gives the real device\'s response, move and stall times ("fast", the default, answers as quickly as the line allows); latency_ms added to every reply; drop_probability, corrupt_probability and late_probability (0-1) of a reply being dropped, garbled or sent late_ms late; seed makes the faults repeatable; v4_offset is added to readings V4 gets' +
-      (model ? `; model picks ${model.what}.` : '.'),
+      (model ? `; model picks ${model.what}` : '') +
+      (extra ? `; ${extra.what}` : '') +
+      '.',
     properties: {
       latency_ms: { type: 'number', minimum: 0, maximum: 60000, default: 0 },
       drop_probability: { type: 'number', minimum: 0, maximum: 1, default: 0 },
@@ -105,9 +113,84 @@ function simField(model?: { choices: readonly string[]; default: string; what: s
           description: `The simulated ${model.what}; unset: ${model.default}.`,
         },
       }),
+      ...extra?.properties,
     },
   };
 }
+
+/** The ids `sim.light` names (the instrument id pattern). */
+const LIGHT_ID = { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_-]*$', maxLength: 64 } as const;
+
+/**
+ * Newport1830C `sim.light`: the simulated optical bench the meter reads. The simulators stay
+ * independent; simulator-set (packages/sim) wires them by these ids and checks them at start.
+ */
+const LIGHT_FIELD: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description:
+    "A simulated optical bench in front of the meter's head: at each reading it sees P = P_source × transmission × cos²(θ − axis_deg) + leak_w, times (1 + noise × a standard Gaussian draw). P_source is the beam of the MaiTai named by laser (or source_w), θ the angle of the Elliptec rotation mount named by polarizer. The meter shows P in its own units, range and head, with over-range and saturation. Example: examples/polarization-scan.toml.",
+  properties: {
+    laser: {
+      ...LIGHT_ID,
+      description:
+        'Id of the MaiTai whose beam reaches the meter: its output power at its current wavelength (the simulated laser follows a Ti:Sapphire tuning curve peaking at 800 nm, and lags while it tunes), zero while the pump is off or the shutter closed (it takes ~1 s to move). Unset: a constant source of source_w.',
+    },
+    laser_on: {
+      type: 'boolean',
+      default: true,
+      description:
+        'Start the laser named by laser warmed up, emitting, with its shutter open and its watchdog off (TIM:WATC 0, else the pump stops 3 s after the last command), so a scan sees light at once. false: it powers up as a real one does (pump off, shutter closed): a plan must send ON and SHUT 1.',
+    },
+    source_w: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1000,
+      default: 0.001,
+      description: 'Power of a constant source, in W, used when no laser is named.',
+    },
+    polarizer: {
+      ...LIGHT_ID,
+      description:
+        'Id of the Elliptec rotation mount (ELL14, ELL16, ELL18, ELL21 or ELL22) holding a polarizer in the beam: the power goes as cos²(θ − axis_deg), θ being the angle the mount reports, also while it moves. Unset: no polarizer.',
+    },
+    axis_deg: {
+      type: 'number',
+      minimum: -360,
+      maximum: 360,
+      default: 0,
+      description: "The polarizer's transmission axis, in degrees of the mount's angle (where the reading peaks).",
+    },
+    transmission: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      default: 1,
+      description:
+        "Fraction of the source's power reaching the head with the polarizer aligned (polarizer, optics, a beam sampler or ND filter). An 818 head reads at most 20 mW (range 8) and saturates at 0.2 W with the attenuator off: the watts of a MaiTai need 0.005 or less, or the attenuator.",
+    },
+    leak_w: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1000,
+      default: 0,
+      description:
+        'Stray light and background reaching the head whatever the laser and polarizer do, in W: what remains with the shutter closed.',
+    },
+    noise: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      default: 0,
+      description: 'Relative standard deviation of the Gaussian noise on each reading (0.01: 1 %).',
+    },
+    seed: {
+      type: 'integer',
+      minimum: 0,
+      description: "Seed of the noise, for repeatable readings; unset: the sim table's seed.",
+    },
+  },
+};
 
 /** The simulator settings of types without model choices. */
 export const SIM_FAULTS_FIELD: JsonSchema = simField();
@@ -163,11 +246,17 @@ const newportFields: Record<string, JsonSchema> = {
     description: 'Digital filter set at start-up (`F1`-`F3`); unset leaves the meter as it is.',
   },
   attenuator: { type: 'boolean', description: 'Attenuator state set at start-up (`A0`/`A1`); unset leaves it.' },
-  sim: simField({
-    choices: SIM_MODELS.Newport1830C,
-    default: '818-SL',
-    what: 'detector head, which sets the wavelengths the meter accepts',
-  }),
+  sim: simField(
+    {
+      choices: SIM_MODELS.Newport1830C,
+      default: '818-SL',
+      what: 'detector head, which sets the wavelengths the meter accepts',
+    },
+    {
+      properties: { light: LIGHT_FIELD },
+      what: 'light = { laser, laser_on, source_w, polarizer, axis_deg, transmission, leak_w, noise, seed } puts the meter on a simulated optical bench: it reads the beam of the MaiTai named by laser (or a constant source_w) through a polarizer on the Elliptec rotation mount named by polarizer, P = P_source × transmission × cos²(θ − axis_deg) + leak_w with relative Gaussian noise (keys described in the JSON Schema; example: examples/polarization-scan.toml)',
+    },
+  ),
 };
 
 const maitaiFields: Record<string, JsonSchema> = {

@@ -35,6 +35,33 @@ export interface SimFaultsConfig {
   profile: 'fast' | 'hardware';
   /** The simulated model (Elliptec device, Newport1830C detector head, MaiTai model); the type's default when unset. */
   model?: string;
+  /** Newport1830C only: the simulated optical bench the meter reads (a laser through a polarizer). */
+  light?: SimLightConfig;
+}
+
+/**
+ * A simulated Newport1830C's light (`sim.light`): P = P_source · transmission · cos²(θ − axis_deg)
+ * + leak_w, with Gaussian noise of relative standard deviation `noise`, at each reading.
+ */
+export interface SimLightConfig {
+  /** Id of a MaiTai: P_source is its beam (zero while the pump is off or the shutter closed). Unset: source_w. */
+  laser?: string;
+  /** Start that MaiTai warmed up, emitting, shutter open, watchdog off (default true). */
+  laser_on: boolean;
+  /** Constant source power in W when no laser is named. */
+  source_w: number;
+  /** Id of an Elliptec rotation mount holding the polarizer; θ is its angle. Unset: no cos² factor. */
+  polarizer?: string;
+  /** The polarizer's transmission axis relative to the mount's zero, degrees. */
+  axis_deg: number;
+  /** Fraction of the beam reaching the detector with the polarizer aligned (0-1). */
+  transmission: number;
+  /** Stray light reaching the detector whatever the laser and polarizer do, W. */
+  leak_w: number;
+  /** Relative standard deviation of the Gaussian noise on each reading (0-1). */
+  noise: number;
+  /** Seed of the noise; unset: the sim table's seed. */
+  seed?: number;
 }
 
 export interface SerialInstrumentBase extends InstrumentBase, SerialLineSettings {
