@@ -1,0 +1,195 @@
+// Experiments end to end on the simulated optical bench (examples/polarization-scan.toml):
+// `daq plan run` with a V2 rotator and a V4 meter recovers Malus's law and the polarizer's
+// axis; a wavelength scan; pause, resume and abort through the real runtime; a suspender
+// fired by closing the laser's shutter. Every document validates against the event-model
+// schemas, and the Arrow event table holds what the events hold.
+
+import t from 'tap';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tableFromIPC } from 'apache-arrow';
+import { loadConfig } from '@daq/core';
+import { main, startAcquisition, type CliIo } from '@daq/broker';
+import { RunEngine, RunOutput, documentErrors, listScan, scan, type Document } from '@daq/plans';
+import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
+
+const before = handleSnapshot();
+t.setTimeout(240_000);
+const root = fileURLToPath(new URL('../', import.meta.url));
+const BENCH = join(root, 'examples/polarization-scan.toml');
+const tmp = await mkdtemp(join(tmpdir(), 'daq-plans-'));
+t.teardown(() => rm(tmp, { recursive: true, force: true }));
+
+function io(): CliIo & { stdout: string; stderr: string } {
+  const o = { stdout: '', stderr: '', out: (s: string) => void (o.stdout += s), err: (s: string) => void (o.stderr += s) };
+  return o as CliIo & { stdout: string; stderr: string };
+}
+
+async function documents(dir: string): Promise<Document[]> {
+  return (await readFile(join(dir, 'documents.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Document);
+}
+
+type EventData = { seq_num: number; data: Record<string, number> };
+
+t.test('daq plan run: a polarizer scan (V2 motor, V4 detector) recovers cos² and the axis', async (t) => {
+  const out = join(tmp, 'polarizer');
+  const cli = io();
+  const code = await main(
+    ['plan', 'run', BENCH, join(root, 'examples/plans/polarizer.toml'), '--out', out, '--md', 'operator=test'],
+    cli,
+  );
+  t.equal(code, 0, `exit 0 (${cli.stderr})`);
+  t.match(cli.stderr, /daq plan run: success: 37 events, 0 points skipped, 0 suspensions/);
+  const docs = await documents(out);
+  for (const d of docs) t.same(documentErrors(d.name, d.doc), [], `${d.name} is valid event-model`);
+  t.same(
+    docs.map((d) => d.name),
+    ['start', 'descriptor', ...Array(37).fill('event'), 'stop'],
+  );
+  const start = docs[0]!.doc as Record<string, unknown>;
+  t.match(start, { plan_name: 'scan', motors: ['rot'], detectors: ['pm'], operator: 'test', sample: 'simulated polarizer' });
+  t.match(start.instruments, { rot: { subsystem: 'v2', type: 'Elliptec' }, pm: { subsystem: 'v4', type: 'Newport1830C' } });
+  const events = docs.filter((d) => d.name === 'event').map((d) => d.doc as unknown as EventData);
+  // Least squares for P = a·cos²(θ − φ) + c = A + B cos 2θ + C sin 2θ: φ = atan2(C, B) / 2.
+  const rows = events.map((e) => [
+    1,
+    Math.cos((2 * e.data.rot! * Math.PI) / 180),
+    Math.sin((2 * e.data.rot! * Math.PI) / 180),
+    e.data['pm-power']!,
+  ]);
+  const ata = [0, 1, 2].map((i) => [0, 1, 2].map((j) => rows.reduce((s, r) => s + r[i]! * r[j]!, 0)));
+  const atb = [0, 1, 2].map((i) => rows.reduce((s, r) => s + r[i]! * r[3]!, 0));
+  const [, B, C] = solve3(ata, atb);
+  const axis = ((Math.atan2(C!, B!) * 180) / Math.PI / 2 + 180) % 180;
+  t.ok(Math.abs(axis - 30) < 1.5, `the polarizer's axis is found at ${axis.toFixed(2)}° (configured 30°)`);
+  const peak = Math.max(...events.map((e) => e.data['pm-power']!));
+  const dark = Math.min(...events.map((e) => e.data['pm-power']!));
+  t.ok(dark < peak / 100, `extinction: ${dark.toExponential(2)} W at the minimum vs ${peak.toExponential(2)} W at the peak`);
+  // The Arrow event table holds what the events hold.
+  const table = tableFromIPC(await readFile(join(out, 'events-primary.arrows')));
+  t.equal(table.numRows, 37);
+  t.same(
+    Array.from(table.getChild('seq_num')!.toArray() as Int32Array),
+    events.map((e) => e.seq_num),
+  );
+  t.same(
+    Array.from(table.getChild('pm-power')!.toArray() as Float64Array),
+    events.map((e) => e.data['pm-power']),
+  );
+  const plan = JSON.parse(await readFile(join(out, 'plan.json'), 'utf8'));
+  t.match(plan, { plan: 'scan', points: 37, events: 37, exitStatus: 'success', skipped: [], suspensions: [] });
+  const inspect = io();
+  t.equal(await main(['inspect', out], inspect), 0);
+  t.match(inspect.stdout, /plan: scan success: 37 of 37 points, 0 skipped, 0 suspensions/);
+});
+
+t.test('daq plan check: a bad plan is refused with positions and nothing runs', async (t) => {
+  const file = join(tmp, 'bad.toml');
+  await writeFile(
+    file,
+    'plan = "scan"\ndetectors = ["pm", "meter"]\nmotor = "laser.wavelength"\nstart = 400\nstop = 800\nnum = 3\n',
+  );
+  const cli = io();
+  t.equal(await main(['plan', 'check', BENCH, file], cli), 2);
+  t.match(cli.stderr, /bad\.toml:2:20: detectors\.1: no instrument "meter" is configured/);
+  t.match(cli.stderr, /bad\.toml:4:1: start: point 1: laser\.wavelength = 400 is outside its limits 600 to 1100/);
+  const ok = io();
+  t.equal(await main(['plan', 'check', BENCH, join(root, 'examples/plans/polarizer.toml')], ok), 0);
+  t.match(ok.stdout, /^ok .*polarizer\.toml: scan, 37 points, motors rot, detectors pm/);
+  const list = io();
+  t.equal(await main(['plan', 'list'], list), 0);
+  t.match(list.stdout, /grid_scan .*snake/s);
+});
+
+t.test('through the runtime: pause, resume, a suspender on the shutter, abort', async (t) => {
+  const loaded = await loadConfig(BENCH);
+  const acq = await startAcquisition(loaded, { out: join(tmp, 'control') });
+  t.teardown(() => acq.stop('completed'));
+  const output = new RunOutput(acq.dir);
+  const docs: Document[] = [];
+  const onDocument = (d: Document) => {
+    docs.push(d);
+    output.accept(d);
+  };
+
+  // A wavelength scan: the laser tunes, the meter follows its tuning curve.
+  const wl = await new RunEngine(acq.runtime, acq.config).run(
+    scan({ detectors: ['pm'], motor: 'laser.wavelength', start: 760, stop: 840, num: 3 }),
+    {
+      onDocument,
+    },
+  );
+  t.equal(wl.exitStatus, 'success', wl.reason);
+  const wlEvents = docs.filter((d) => d.name === 'event').map((d) => d.doc as unknown as EventData);
+  t.same(
+    wlEvents.map((e) => Math.round(e.data['laser-wavelength']!)),
+    [760, 800, 840],
+    'the actual wavelength reached each point',
+  );
+  t.ok(wlEvents[1]!.data['pm-power']! > wlEvents[0]!.data['pm-power']!, 'more power at the peak of the tuning curve');
+
+  // A suspender: the shutter closes during the scan; the plan holds until it reopens.
+  const engine = new RunEngine(acq.runtime, acq.config);
+  const states: string[] = [];
+  const running = engine.run(listScan({ detectors: ['pm'], motor: 'rot', positions: [0, 10, 20, 30, 40, 50] }), {
+    onDocument,
+    suspenders: [{ instrument: 'laser', channel: 'shutter', op: '==', value: 0, resumeAfterMs: 300 }],
+    suspenderPollMs: 50,
+    onProgress: (p) => {
+      states.push(p.state);
+      if (p.done === 2)
+        void acq.runtime
+          .command('laser', 'setShutter', [false])
+          .then(() => setTimeout(() => void acq.runtime.command('laser', 'setShutter', [true]), 500));
+    },
+  });
+  const r = await running;
+  t.equal(r.exitStatus, 'success', r.reason);
+  t.equal(r.events, 6);
+  t.ok(r.suspensions.length >= 1, `suspended ${r.suspensions.length} time(s): ${JSON.stringify(r.suspensions)}`);
+  t.ok(r.suspensions[0]!.until! - r.suspensions[0]!.since >= 0.3, 'held until the shutter had been open for resume_after_ms');
+
+  // Pause, resume, then abort mid-plan.
+  const e2 = new RunEngine(acq.runtime, acq.config);
+  const run2 = e2.run(listScan({ detectors: ['pm'], motor: 'rot', positions: [0, 90, 180, 270, 0, 90, 180, 270] }), {
+    onDocument,
+    onProgress: (p) => {
+      if (p.done === 2 && p.state === 'running') e2.pause('deferred');
+    },
+  });
+  while (e2.currentState !== 'paused') await new Promise((res) => setTimeout(res, 10));
+  const held = docs.length;
+  await new Promise((res) => setTimeout(res, 300));
+  t.equal(docs.length, held, 'no documents while paused');
+  e2.resume();
+  while (docs.filter((d) => d.name === 'event').length < 6 + 3 + 3) await new Promise((res) => setTimeout(res, 5));
+  e2.abort('enough');
+  const r2 = await run2;
+  t.equal(r2.exitStatus, 'abort');
+  t.match(r2.reason, /^enough/);
+  t.ok(r2.events >= 3 && r2.events < 8, `${r2.events} events before the abort`);
+  for (const d of docs) t.same(documentErrors(d.name, d.doc), [], `${d.name} is valid event-model`);
+  t.same(
+    docs.filter((d) => d.name === 'stop').map((d) => (d.doc as { exit_status: string }).exit_status),
+    ['success', 'success', 'abort'],
+  );
+});
+
+t.test('no handles left', async (t) => {
+  await assertNoNewHandles(t, before);
+});
+
+/** Solves a 3×3 linear system (Cramer's rule). */
+function solve3(a: number[][], b: number[]): number[] {
+  const det = (m: number[][]) =>
+    m[0]![0]! * (m[1]![1]! * m[2]![2]! - m[1]![2]! * m[2]![1]!) -
+    m[0]![1]! * (m[1]![0]! * m[2]![2]! - m[1]![2]! * m[2]![0]!) +
+    m[0]![2]! * (m[1]![0]! * m[2]![1]! - m[1]![1]! * m[2]![0]!);
+  const d = det(a);
+  return [0, 1, 2].map((k) => det(a.map((row, i) => row.map((v, j) => (j === k ? b[i]! : v)))) / d);
+}
