@@ -180,6 +180,82 @@ t.test('through the runtime: pause, resume, a suspender on the shutter, abort', 
   );
 });
 
+t.test('a 2-axis ESP300 grid with camera frames at each point: frames referenced by stream datum', async (t) => {
+  const out = join(tmp, 'grid');
+  const planFile = join(tmp, 'grid.toml');
+  await writeFile(
+    planFile,
+    `plan = "grid_scan"
+detectors = ["scpi_meter", "camera"]
+frames_per_point = 2
+snake = true
+axes = [
+  { motor = "stage.axis1", start = 0, stop = 1, num = 2 },
+  { motor = "stage.axis2", start = 0, stop = 2, num = 3 },
+]
+`,
+  );
+  const cli = io();
+  const code = await main(['plan', 'run', join(root, 'examples/demo.toml'), planFile, '--out', out], cli);
+  t.equal(code, 0, `exit 0 (${cli.stderr})`);
+  const docs = await documents(out);
+  for (const d of docs) t.same(documentErrors(d.name, d.doc), [], `${d.name} is valid event-model`);
+  const descriptor = docs.find((d) => d.name === 'descriptor')!.doc as unknown as {
+    uid: string;
+    data_keys: Record<string, Record<string, unknown>>;
+  };
+  t.match(descriptor.data_keys['camera-frames'], {
+    dtype: 'array',
+    external: 'STREAM:',
+    shape: [2, 512, 512],
+    dtype_numpy: '<u2',
+  });
+  const resources = docs
+    .filter((d) => d.name === 'stream_resource')
+    .map((d) => d.doc as { uid: string; data_key: string; uri: string });
+  t.match(resources, [{ data_key: 'camera-frames', uri: 'frames/camera/' }], 'one stream resource for the camera');
+  const datums = docs
+    .filter((d) => d.name === 'stream_datum')
+    .map(
+      (d) =>
+        d.doc as {
+          stream_resource: string;
+          descriptor: string;
+          indices: { start: number; stop: number };
+          seq_nums: { start: number; stop: number };
+        },
+    );
+  t.equal(datums.length, 6, 'one datum per point');
+  t.ok(
+    datums.every((d, i) => d.seq_nums.start === i + 1 && d.seq_nums.stop === i + 2 && d.indices.stop - d.indices.start === 2),
+    'each point has its 2 frames, for its own event',
+  );
+  t.ok(
+    datums.every((d, i) => i === 0 || d.indices.start >= datums[i - 1]!.indices.stop),
+    'frame ranges follow each other in time',
+  );
+  // Every datum precedes its event, and the events carry no camera key.
+  const order = docs.map((d) => d.name).filter((n) => n === 'stream_datum' || n === 'event');
+  t.same(order, Array(6).fill(['stream_datum', 'event']).flat());
+  const events = docs.filter((d) => d.name === 'event').map((d) => d.doc as unknown as EventData);
+  t.notOk('camera-frames' in events[0]!.data);
+  t.same(
+    events.map((e) => [e.data['stage-axis1'], e.data['stage-axis2']]),
+    [
+      [0, 0],
+      [0, 1],
+      [0, 2],
+      [1, 2],
+      [1, 1],
+      [1, 0],
+    ],
+    'the stage visited the grid, snaking',
+  );
+  // The frames referenced were stored: the run stored at least as many as the last datum needs.
+  const run = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
+  t.ok(run.streams.frames.camera.stored >= datums.at(-1)!.indices.stop, `${run.streams.frames.camera.stored} frames stored`);
+});
+
 t.test('no handles left', async (t) => {
   await assertNoNewHandles(t, before);
 });

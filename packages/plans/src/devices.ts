@@ -8,6 +8,31 @@ import { DaqError, type DaqConfig, type InstrumentConfig, type Reading, type Sub
 /** How a plan reaches instruments: the runtime's command routing (DualRuntimeManager.command). */
 export interface PlanTarget {
   command(instrument: string, method: string, args?: unknown[]): Promise<unknown>;
+  /**
+   * Cameras: waits until `count` more frames of `camera` are stored and says where they are
+   * (undefined: this target has no cameras, e.g. a runtime without an acquisition).
+   */
+  frames?(camera: string, count: number): Promise<FrameRange>;
+}
+
+/** Frames of one camera stored during a point: indices [start, stop) of its stored frame stream. */
+export interface FrameRange {
+  start: number;
+  stop: number;
+  /** The camera's frame files, relative to the run directory, e.g. `frames/camera/`. */
+  uri: string;
+  height: number;
+  width: number;
+  /** numpy-style dtype of a pixel, e.g. `<u2`. */
+  dtypeNumpy: string;
+}
+
+/** A camera read as a detector: N frames per point, referenced from the event, stored in its frame files. */
+export interface CameraDetector {
+  readonly kind: 'camera';
+  readonly name: string;
+  readonly instrument: string;
+  readonly subsystem: SubsystemName;
 }
 
 export interface Limits {
@@ -36,6 +61,7 @@ export interface Motor {
 
 /** An instrument read as a detector: every channel of one on-demand reading. */
 export interface Detector {
+  readonly kind?: 'scalar';
   readonly name: string;
   readonly instrument: string;
   readonly subsystem: SubsystemName;
@@ -150,10 +176,11 @@ async function settleWavelength(t: PlanTarget, id: string, v4: boolean, nm: numb
 }
 
 /** Resolves a detector name (an instrument id), or says why it cannot be one. */
-export function resolveDetector(config: DaqConfig, name: string): Detector | string {
+export function resolveDetector(config: DaqConfig, name: string): Detector | CameraDetector | string {
   const found = located(config, name);
   if (!found) return `no instrument "${name}" is configured (configured: ${known(config).join(', ') || 'none'})`;
-  if (found.inst.type === 'PVCAMInstrument') return `${name} is a camera: camera detectors are not supported in plans yet`;
+  if (found.inst.type === 'PVCAMInstrument')
+    return { kind: 'camera', name, instrument: found.inst.id, subsystem: found.subsystem };
   if (found.inst.type === 'ScpiInstrument' && !found.inst.poll_query)
     return `${name} has no poll_query, so it has no channel to read: set poll_query (e.g. "MEAS:VOLT:DC?")`;
   return {

@@ -30,6 +30,26 @@ export interface DataKey {
   shape: number[];
   units?: string | null;
   object_name?: string;
+  /** `STREAM:` for data kept outside the events (camera frames), referenced by stream datum. */
+  external?: string;
+  dtype_numpy?: string;
+}
+
+export interface StreamResourceDoc {
+  uid: string;
+  run_start: string;
+  data_key: string;
+  mimetype: string;
+  uri: string;
+  parameters: Record<string, unknown>;
+}
+
+export interface StreamDatumDoc {
+  uid: string;
+  stream_resource: string;
+  descriptor: string;
+  indices: { start: number; stop: number };
+  seq_nums: { start: number; stop: number };
 }
 
 export interface DescriptorDoc {
@@ -69,13 +89,16 @@ export type Document =
   | { name: 'start'; doc: RunStartDoc }
   | { name: 'descriptor'; doc: DescriptorDoc }
   | { name: 'event'; doc: EventDoc }
-  | { name: 'stop'; doc: RunStopDoc };
+  | { name: 'stop'; doc: RunStopDoc }
+  | { name: 'stream_resource'; doc: StreamResourceDoc }
+  | { name: 'stream_datum'; doc: StreamDatumDoc };
 
 const now = () => Date.now() / 1000;
 
 interface Stream {
   descriptor: DescriptorDoc;
   next: number;
+  /** The keys an event carries: the descriptor's, less the external (STREAM:) ones. */
   keys: string[];
 }
 
@@ -111,7 +134,11 @@ export class RunComposer {
       configuration,
       hints: Object.fromEntries(Object.entries(objectKeys).map(([obj, keys]) => [obj, { fields: keys }])),
     };
-    this.streams.set(name, { descriptor, next: 1, keys: Object.keys(dataKeys).sort() });
+    const keys = Object.entries(dataKeys)
+      .filter(([, k]) => !k.external)
+      .map(([k]) => k)
+      .sort();
+    this.streams.set(name, { descriptor, next: 1, keys });
     this.emit({ name: 'descriptor', doc: descriptor });
     return descriptor;
   }
@@ -136,6 +163,31 @@ export class RunComposer {
       filled: {},
     };
     this.emit({ name: 'event', doc });
+    return doc;
+  }
+
+  /** Declares where an external data key's data lives (once per key and run). */
+  streamResource(dataKey: string, mimetype: string, uri: string, parameters: Record<string, unknown>): StreamResourceDoc {
+    const doc: StreamResourceDoc = { uid: randomUUID(), run_start: this.start.uid, data_key: dataKey, mimetype, uri, parameters };
+    this.emit({ name: 'stream_resource', doc });
+    return doc;
+  }
+
+  /**
+   * Which part of a stream resource belongs to the next event of `stream` (call before that
+   * event): indices in the resource, half-open, for seq_num [next, next + 1).
+   */
+  streamDatum(resource: StreamResourceDoc, stream: string, indices: { start: number; stop: number }, n: number): StreamDatumDoc {
+    const s = this.streams.get(stream);
+    if (!s) throw new DaqError('DAQ_INVALID_ARGUMENT', `stream ${stream} has no descriptor yet`);
+    const doc: StreamDatumDoc = {
+      uid: `${resource.uid}/${n}`,
+      stream_resource: resource.uid,
+      descriptor: s.descriptor.uid,
+      indices,
+      seq_nums: { start: s.next, stop: s.next + 1 },
+    };
+    this.emit({ name: 'stream_datum', doc });
     return doc;
   }
 

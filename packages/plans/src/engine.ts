@@ -7,8 +7,25 @@
 // pause it while a channel is out of bounds. A point that fails follows the plan's policy.
 
 import { DaqError, type Reading } from '@daq/core';
-import { RunComposer, type DataKey, type Document, type ExitStatus, type RunStopDoc } from './documents.js';
-import { dataKey, resolveDetector, resolveMotor, type Detector, type Limits, type Motor, type PlanTarget } from './devices.js';
+import {
+  RunComposer,
+  type DataKey,
+  type Document,
+  type ExitStatus,
+  type RunStopDoc,
+  type StreamResourceDoc,
+} from './documents.js';
+import {
+  dataKey,
+  resolveDetector,
+  resolveMotor,
+  type CameraDetector,
+  type Detector,
+  type FrameRange,
+  type Limits,
+  type Motor,
+  type PlanTarget,
+} from './devices.js';
 import type { Plan, Point } from './plans.js';
 
 /** What to do when a point fails (a timeout, a device error): retry, then skip it or abort. */
@@ -90,10 +107,11 @@ function planError(problems: string[]): DaqError {
 export function resolvePlan(
   config: Parameters<typeof resolveMotor>[0],
   plan: Pick<Plan, 'motors' | 'detectors'>,
-): { motors: Motor[]; detectors: Detector[]; problems: string[] } {
+): { motors: Motor[]; detectors: Detector[]; cameras: CameraDetector[]; problems: string[] } {
   const problems: string[] = [];
   const motors: Motor[] = [];
   const detectors: Detector[] = [];
+  const cameras: CameraDetector[] = [];
   for (const name of plan.motors) {
     const m = resolveMotor(config, name);
     if (typeof m === 'string') problems.push(`motor ${name}: ${m}`);
@@ -102,10 +120,11 @@ export function resolvePlan(
   for (const name of plan.detectors) {
     const d = resolveDetector(config, name);
     if (typeof d === 'string') problems.push(`detector ${name}: ${d}`);
+    else if (d.kind === 'camera') cameras.push(d);
     else detectors.push(d);
   }
   if (plan.detectors.length === 0) problems.push('the plan reads no detector: name at least one in detectors');
-  return { motors, detectors, problems };
+  return { motors, detectors, cameras, problems };
 }
 
 /** Points outside the limits, as messages (at most `max`, then a count). */
@@ -182,7 +201,9 @@ export class RunEngine {
 
   async run(plan: Plan, options: RunOptions = {}): Promise<RunResult> {
     if (this.state !== 'idle') throw new DaqError('DAQ_INVALID_ARGUMENT', `the engine is ${this.state}; one plan at a time`);
-    const { motors, detectors, problems } = resolvePlan(this.config, plan);
+    const { motors, detectors, cameras, problems } = resolvePlan(this.config, plan);
+    if (cameras.length && !this.target.frames)
+      problems.push(`detector ${cameras[0]!.name}: cameras need a target with frames (run the plan with daq plan run)`);
     if (problems.length) throw planError(problems);
     // Limits as the devices report them, and where the motors are now.
     const limits = new Map<string, Limits>();
@@ -202,13 +223,20 @@ export class RunEngine {
     const suspenders = options.suspenders ?? [];
     const skipped: SkippedPoint[] = [];
     const suspensions: Suspension[] = [];
-    const instruments = [...new Set([...motors.map((m) => m.instrument), ...detectors.map((d) => d.instrument)])];
+    const instruments = [
+      ...new Set([
+        ...motors.map((m) => m.instrument),
+        ...detectors.map((d) => d.instrument),
+        ...cameras.map((c) => c.instrument),
+      ]),
+    ];
+    const resources = new Map<string, StreamResourceDoc>();
     const composer = new RunComposer(
       {
         plan_name: plan.name,
         plan_args: plan.args as Record<string, unknown>,
         motors: motors.map((m) => m.name),
-        detectors: detectors.map((d) => d.name),
+        detectors: [...detectors.map((d) => d.name), ...cameras.map((c) => c.name)],
         ...(plan.total !== undefined ? { num_points: plan.total } : {}),
         hints: {
           dimensions: motors.length
@@ -253,10 +281,26 @@ export class RunEngine {
           }
           this.interrupt = new AbortController();
           try {
-            const event = await this.takePoint(plan, point, motors, detectors, offsets, this.interrupt.signal);
+            const event = await this.takePoint(plan, point, motors, detectors, cameras, offsets, this.interrupt.signal);
             for (const m of motors) positions[m.name] = event.motorValues[m.name]!;
             if (!described) composer.descriptor('primary', event.dataKeys, event.objectKeys);
             described = true;
+            // Camera frames: where they are stored (once per camera), then which ones this event has.
+            for (const [key, range] of event.frames) {
+              let resource = resources.get(key);
+              if (!resource) {
+                resource = composer.streamResource(key, 'application/vnd.apache.arrow.file', range.uri, {
+                  layout: 'the camera frame files in name order; indices count stored frames from the start of the run',
+                });
+                resources.set(key, resource);
+              }
+              composer.streamDatum(
+                resource,
+                'primary',
+                { start: range.start, stop: range.stop },
+                composer.numEvents.primary ?? 0,
+              );
+            }
             composer.event('primary', event.data, event.timestamps);
             break;
           } catch (e) {
@@ -317,6 +361,7 @@ export class RunEngine {
     point: Point,
     motors: Motor[],
     detectors: Detector[],
+    cameras: CameraDetector[],
     offsets: Map<string, number> | undefined,
     signal: AbortSignal,
   ) {
@@ -343,7 +388,29 @@ export class RunEngine {
       };
       (objectKeys[m.instrument] ??= []).push(key);
     }
-    const reads = await abortable(Promise.all(detectors.map((d) => averaged(this.target, d, plan.average ?? 1))), signal);
+    const perPoint = plan.framesPerPoint ?? 1;
+    const [reads, ranges] = await abortable(
+      Promise.all([
+        Promise.all(detectors.map((d) => averaged(this.target, d, plan.average ?? 1))),
+        Promise.all(cameras.map((c) => this.target.frames!(c.instrument, perPoint))),
+      ]),
+      signal,
+    );
+    const frames = new Map<string, FrameRange>();
+    cameras.forEach((c, i) => {
+      const r = ranges[i]!;
+      const key = dataKey(c.instrument, 'frames');
+      frames.set(key, r);
+      dataKeys[key] = {
+        source: `${c.subsystem}:${c.instrument}`,
+        dtype: 'array',
+        shape: [perPoint, r.height, r.width],
+        dtype_numpy: r.dtypeNumpy,
+        external: 'STREAM:',
+        object_name: c.instrument,
+      };
+      (objectKeys[c.instrument] ??= []).push(key);
+    });
     detectors.forEach((d, i) => {
       for (const r of reads[i]!) {
         const key = dataKey(d.instrument, r.channel);
@@ -359,7 +426,7 @@ export class RunEngine {
         (objectKeys[d.instrument] ??= []).push(key);
       }
     });
-    return { data, timestamps, dataKeys, objectKeys, motorValues };
+    return { data, timestamps, dataKeys, objectKeys, motorValues, frames };
   }
 
   private async holdWhilePaused(): Promise<void> {

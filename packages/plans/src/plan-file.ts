@@ -42,6 +42,7 @@ const COMMON: Record<string, Param> = {
   detectors: { type: 'string[]', required: true },
   settle_ms: { type: 'number' },
   average: { type: 'integer' },
+  frames_per_point: { type: 'integer' },
 };
 const AXIS: Record<string, Param> = {
   motor: { type: 'string', required: true },

@@ -32,6 +32,8 @@ export interface Plan {
   readonly average?: number;
   /** Pause after each point's readings, in ms (count's delay). */
   readonly delayMs?: number;
+  /** Frames each camera detector takes per point (default 1). */
+  readonly framesPerPoint?: number;
 }
 
 export type ScanAxis = {
@@ -46,6 +48,7 @@ type Common = {
   detectors: string[];
   settle_ms?: number;
   average?: number;
+  frames_per_point?: number;
 };
 
 function invalid(message: string, facts: Record<string, unknown> = {}): never {
@@ -65,7 +68,11 @@ export function linspace(start: number, stop: number, num: number): number[] {
 }
 
 function common(p: Common) {
-  return { settleMs: p.settle_ms ?? 0, average: positiveInteger('average', p.average ?? 1) };
+  return {
+    settleMs: p.settle_ms ?? 0,
+    average: positiveInteger('average', p.average ?? 1),
+    framesPerPoint: positiveInteger('frames_per_point', p.frames_per_point ?? 1),
+  };
 }
 
 /** N readings of the detectors, `delay_ms` apart, nothing moves. */

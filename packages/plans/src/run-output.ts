@@ -41,7 +41,9 @@ export class RunOutput {
 
   private writeTables(): void {
     for (const [name, s] of this.streams) {
-      const keys = Object.keys(s.descriptor.data_keys);
+      const keys = Object.entries(s.descriptor.data_keys)
+        .filter(([, k]) => !k.external)
+        .map(([k]) => k);
       const columns: Record<string, Vector> = {
         seq_num: makeVector(Int32Array.from(s.events, (e) => e.seq_num)),
         time: makeVector(Float64Array.from(s.events, (e) => e.time)),

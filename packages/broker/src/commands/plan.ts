@@ -8,20 +8,62 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { ConfigError, formatDiagnostic, type LoadedConfig } from '@daq/core';
+import { ConfigError, DaqError, formatDiagnostic, type LoadedConfig } from '@daq/core';
 import {
   BUILTIN_PLANS,
   RunEngine,
   RunOutput,
   checkPlanFile,
   loadPlanFile,
+  type FrameRange,
   type PlanFile,
+  type PlanTarget,
   type Progress,
   type RunResult,
 } from '@daq/plans';
 import type { CliIo } from '../cli-io.js';
 import { loadCommandConfig } from './load-command-config.js';
 import { startAcquisition } from './run.js';
+import type { Acquisition } from '../acquisition.js';
+
+/**
+ * What a plan run reaches: the runtime's command routing, and the cameras' frame streams. A
+ * camera's frames for a point are the next `count` it takes after the call; the stored stream
+ * is the frames taken less those dropped, so their indices are known before they are written.
+ */
+export function planTarget(acq: Acquisition): PlanTarget {
+  return {
+    command: (instrument, method, args = []) => acq.runtime.command(instrument, method, args),
+    frames: async (camera: string, count: number): Promise<FrameRange> => {
+      const report = () => acq.cameras.reports().find((r) => r.id === camera);
+      const first = report();
+      if (!first || !first.geometry)
+        throw new DaqError('DAQ_CAMERA', `camera ${camera} is not running, so it has no frames to take`, { instrument: camera });
+      const start = first.acquired - first.dropped.total;
+      const deadline = performance.now() + 10_000 + 100 * count;
+      for (;;) {
+        const r = report()!;
+        if (r.stored >= start + count) break;
+        if (r.state === 'failed' || r.state === 'stopped' || performance.now() > deadline)
+          throw new DaqError(
+            'DAQ_CAMERA',
+            `camera ${camera}: ${r.stored - start} of ${count} frames stored (state ${r.state}${r.error ? `: ${r.error}` : ''})`,
+            { instrument: camera },
+          );
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      const g = first.geometry;
+      return {
+        start,
+        stop: start + count,
+        uri: `frames/${camera}/`,
+        height: g.height,
+        width: g.width,
+        dtypeNumpy: g.bitDepth <= 8 ? '|u1' : '<u2',
+      };
+    },
+  };
+}
 
 export interface PlanCommandOptions {
   out?: string;
@@ -126,7 +168,7 @@ export async function planRunCommand(
     return 1;
   }
   io.err(`daq plan run: ${describe(pf)}; recording to ${acq.dir}; Ctrl-C pauses\n`);
-  const engine = new RunEngine(acq.runtime, acq.config);
+  const engine = new RunEngine(planTarget(acq), acq.config);
   const output = new RunOutput(acq.dir);
   const ask = options.onInterrupt ?? (process.stdin.isTTY ? () => askOnTerminal(io) : async () => 'abort' as const);
   let asking = false;
