@@ -52,7 +52,14 @@ t.test('daq plan run: a polarizer scan (V2 motor, V4 detector) recovers cos² an
     ['start', 'descriptor', ...Array(37).fill('event'), 'stop'],
   );
   const start = docs[0]!.doc as Record<string, unknown>;
-  t.match(start, { plan_name: 'scan', motors: ['rot'], detectors: ['pm'], operator: 'test', sample: 'simulated polarizer' });
+  t.match(start, {
+    plan_name: 'scan',
+    motors: ['rot'],
+    detectors: ['pm'],
+    operator: 'test',
+    sample: 'simulated polarizer',
+    lab: 'simulated optical bench',
+  });
   t.match(start.instruments, { rot: { subsystem: 'v2', type: 'Elliptec' }, pm: { subsystem: 'v4', type: 'Newport1830C' } });
   const events = docs.filter((d) => d.name === 'event').map((d) => d.doc as unknown as EventData);
   // Least squares for P = a·cos²(θ − φ) + c = A + B cos 2θ + C sin 2θ: φ = atan2(C, B) / 2.

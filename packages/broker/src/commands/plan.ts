@@ -189,7 +189,7 @@ export async function planRunCommand(
   let lastLine = 0;
   try {
     result = await engine.run(pf.plan, {
-      md: { ...md, ...pf.md, config_file: loaded.file, plan_file: pf.file },
+      md: { ...loaded.config.application.metadata, ...pf.md, ...md, config_file: loaded.file, plan_file: pf.file },
       onFailure: pf.onFailure,
       suspenders: pf.suspenders,
       onDocument: output.accept,

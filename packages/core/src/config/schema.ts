@@ -188,6 +188,13 @@ export const configSchema: JsonSchema = {
           default: false,
           description: 'Start a simulator for every instrument instead of talking to hardware.',
         },
+        metadata: {
+          type: 'object',
+          propertyNames: { pattern: '^[A-Za-z][A-Za-z0-9_-]*$' },
+          additionalProperties: { type: ['string', 'number', 'boolean'] },
+          description:
+            'Metadata recorded in the run start document of every plan run (e.g. lab, operator, setup); plan files and --md add to it. Keys: letters, digits, "_" and "-"; values: strings, numbers or booleans.',
+        },
       },
     },
     broker: {

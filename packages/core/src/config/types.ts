@@ -182,7 +182,14 @@ export interface V4RingConfig {
 }
 
 export interface DaqConfig {
-  application: { name: string; log_level: LogLevel; data_dir: string; simulate: boolean };
+  application: {
+    name: string;
+    log_level: LogLevel;
+    data_dir: string;
+    simulate: boolean;
+    /** Recorded in the run start document of every plan run. */
+    metadata?: Record<string, string | number | boolean>;
+  };
   broker: {
     visa_library?: string;
     serial_lease_timeout_ms: number;
