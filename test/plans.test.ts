@@ -263,6 +263,46 @@ axes = [
   t.ok(run.streams.frames.camera.stored >= datums.at(-1)!.indices.stop, `${run.streams.frames.camera.stored} frames stored`);
 });
 
+t.test('a SCPI instrument as a motor through its configured set and read commands', async (t) => {
+  const dir = join(tmp, 'scpi-motor');
+  const config = join(tmp, 'scpi.toml');
+  await writeFile(
+    config,
+    `[application]
+simulate = true
+data_dir = "${dir}"
+[v4]
+[[v4.instruments]]
+id = "dmm"
+type = "ScpiInstrument"
+resource = "TCPIP0::10.0.0.9::5025::SOCKET"
+poll_query = "MEAS:VOLT:DC? 10"
+unit = "V"
+poll_hz = 0
+# The simulator's own command sets what it measures: a source and a meter in one.
+motor = { set = "SIM:VAL {value}", read = "SIM:VAL?", unit = "V", min = -5, max = 5 }
+`,
+  );
+  const plan = join(tmp, 'scpi-scan.toml');
+  await writeFile(plan, 'plan = "scan"\ndetectors = ["dmm"]\nmotor = "dmm"\nstart = -2\nstop = 2\nnum = 5\n');
+  const cli = io();
+  t.equal(await main(['plan', 'run', config, plan, '--out', join(dir, 'run')], cli), 0, cli.stderr);
+  const events = (await documents(join(dir, 'run'))).filter((d) => d.name === 'event').map((d) => d.doc as unknown as EventData);
+  t.same(
+    events.map((e) => e.data.dmm),
+    [-2, -1, 0, 1, 2],
+    'the motor read back what was set',
+  );
+  t.ok(
+    events.every((e) => Math.abs(e.data['dmm-MEAS_VOLT_DC__10']! - e.data.dmm!) < 1e-6),
+    'the meter measured each value set',
+  );
+  await writeFile(plan, 'plan = "scan"\ndetectors = ["dmm"]\nmotor = "dmm"\nstart = 0\nstop = 9\nnum = 2\n');
+  const bad = io();
+  t.equal(await main(['plan', 'check', config, plan], bad), 2);
+  t.match(bad.stderr, /point 2: dmm = 9 is outside its limits -5 to 5/);
+});
+
 t.test('no handles left', async (t) => {
   await assertNoNewHandles(t, before);
 });

@@ -158,8 +158,37 @@ export function resolveMotor(config: DaqConfig, name: string): Motor | string {
         };
       return `${id} is a MaiTai: move "${id}.wavelength" or "${id}.shutter"`;
     }
+    case 'ScpiInstrument': {
+      const m = inst.motor;
+      if (!m) return `${id} is a SCPI instrument without a motor table: add motor = { set = "SOUR:VOLT {value}", read = "SOUR:VOLT?" } to move it`;
+      if (part !== undefined) return `${id} is a SCPI motor with one value: write "${id}", not "${name}"`;
+      const limits = { min: m.min ?? -Infinity, max: m.max ?? Infinity };
+      return {
+        name,
+        instrument: inst.id,
+        subsystem,
+        unit: m.unit,
+        staticLimits: limits,
+        deviceLimits: async () => limits,
+        set: async (t, value) => {
+          await t.command(inst.id, 'write', [m.set.replaceAll('{value}', String(value))]);
+          if (m.opc) await t.command(inst.id, 'query', ['*OPC?']);
+        },
+        read: async (t) => {
+          const reply = String(await t.command(inst.id, 'query', [m.read])).trim();
+          const v = Number(reply);
+          if (!Number.isFinite(v))
+            throw new DaqError('DAQ_INSTRUMENT', `${inst.id}: ${m.read} answered ${JSON.stringify(reply)}, not a number`, {
+              instrument: inst.id,
+              command: m.read,
+              reply,
+            });
+          return v;
+        },
+      };
+    }
     default:
-      return `${id} is a ${inst.type}, which a plan cannot move (motors: Elliptec, ESP300 axes, MaiTai wavelength and shutter)`;
+      return `${id} is a ${inst.type}, which a plan cannot move (motors: Elliptec, ESP300 axes, MaiTai wavelength and shutter, SCPI instruments with a motor table)`;
   }
 }
 

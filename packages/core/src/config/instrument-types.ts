@@ -368,6 +368,21 @@ export const INSTRUMENT_TYPES: readonly InstrumentTypeSpec[] = [
         enum: [...BAUD_RATES],
         description: 'Line speed for ASRL resources (default 9600); must agree with other users of the port.',
       },
+      motor: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['set', 'read'],
+        description:
+          'Makes the instrument a motor for plans (e.g. a source\'s voltage): `set` is the command with {value} where the value goes ("SOUR:VOLT {value}"), `read` the query of the present value ("SOUR:VOLT?"); after each set the plan waits for *OPC? unless opc = false; min and max bound the values a plan may set.',
+        properties: {
+          set: { type: 'string', pattern: '\\{value\\}', description: 'Command that sets the value; {value} is replaced by it.' },
+          read: { type: 'string', minLength: 1, description: 'Query answering the present value as a number.' },
+          unit: { type: 'string', default: '', description: 'Unit of the value.' },
+          min: { type: 'number', description: 'Lowest value a plan may set.' },
+          max: { type: 'number', description: 'Highest value a plan may set.' },
+          opc: { type: 'boolean', default: true, description: 'Wait for *OPC? after each set.' },
+        },
+      },
       sim: SIM_FAULTS_FIELD,
     },
     required: ['resource'],

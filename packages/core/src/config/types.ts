@@ -116,6 +116,8 @@ export interface ScpiInstrumentConfig extends InstrumentBase {
   read_termination: string;
   write_termination: string;
   baud_rate?: number;
+  /** The instrument as a motor for plans: a set command with {value}, a read query, limits. */
+  motor?: { set: string; read: string; unit: string; min?: number; max?: number; opc: boolean };
   sim?: SimFaultsConfig;
 }
 
