@@ -303,6 +303,49 @@ motor = { set = "SIM:VAL {value}", read = "SIM:VAL?", unit = "V", min = -5, max 
   t.match(bad.stderr, /point 2: dmm = 9 is outside its limits -5 to 5/);
 });
 
+t.test('a failing point on the simulators: retried, skipped and recorded, or the run fails', async (t) => {
+  const dir = join(tmp, 'failing');
+  const config = join(tmp, 'failing.toml');
+  // The meter drops a reply now and then (seeded, so the same ones every run).
+  await writeFile(
+    config,
+    `[application]
+simulate = true
+data_dir = "${dir}"
+[broker]
+visa_timeout_ms = 300
+[v4]
+[[v4.instruments]]
+id = "dmm"
+type = "ScpiInstrument"
+resource = "TCPIP0::10.0.0.9::5025::SOCKET"
+poll_query = "MEAS:VOLT:DC? 10"
+poll_hz = 0
+sim = { drop_probability = 0.3, seed = 3 }
+`,
+  );
+  const plan = join(tmp, 'failing-plan.toml');
+  const runPlan = async (policy: string, out: string) => {
+    await writeFile(plan, `plan = "count"\ndetectors = ["dmm"]\nnum = 12\n${policy}`);
+    const cli = io();
+    const code = await main(['plan', 'run', config, plan, '--out', join(dir, out)], cli);
+    return { code, cli, summary: JSON.parse(await readFile(join(dir, out, 'plan.json'), 'utf8')) };
+  };
+  const skip = await runPlan('[on_failure]\nthen = "skip"\n', 'skip');
+  t.equal(skip.code, 0, skip.cli.stderr);
+  t.ok(skip.summary.skipped.length > 0, `${skip.summary.skipped.length} points skipped`);
+  t.equal(skip.summary.events + skip.summary.skipped.length, 12, 'every point either an event or recorded as skipped');
+  t.match(skip.summary.skipped[0], { point: Number, error: /timed out/ });
+  const retry = await runPlan('[on_failure]\nretries = 10\nthen = "abort"\n', 'retry');
+  t.equal(retry.code, 0, retry.cli.stderr);
+  t.equal(retry.summary.events, 12, 'with retries every point succeeds');
+  const abort = await runPlan('', 'abort');
+  t.equal(abort.code, 1);
+  t.equal(abort.summary.exitStatus, 'fail');
+  t.match(abort.summary.reason, /^point \d+ failed after 1 attempt\(s\): .*timed out/);
+  t.ok(abort.summary.events < 12);
+});
+
 t.test('no handles left', async (t) => {
   await assertNoNewHandles(t, before);
 });

@@ -205,7 +205,12 @@ export async function planRunCommand(
         return Object.fromEntries(
           ids.map((id) => {
             const st = all.find((i) => i.id === id);
-            return [id, { subsystem: st?.subsystem, type: st?.type, identity: st?.identity ?? null }];
+            const configured = [...acq.config.v2.instruments, ...acq.config.v4.instruments].find((i) => i.id === id);
+            // What the device said at start-up (identity, settings found) and how it is configured.
+            return [
+              id,
+              { subsystem: st?.subsystem, type: st?.type, identity: st?.identity ?? null, state: st?.state, config: configured },
+            ];
           }),
         );
       },
