@@ -102,6 +102,7 @@ const examples = (await readdir(new URL('examples/', root))).filter((f) => f.end
 /** What each example must become; a new example must be added here. */
 const expected: Record<string, Record<string, string>> = {
   'demo.toml': { rotator_v2: 'migrated', power_v2: 'migrated', laser_v2: 'migrated', mock_power: 'v2-only' },
+  'polarization-scan.toml': { rot: 'migrated' },
   'seed.toml': { elliptec1: 'migrated' },
   'shared-port.toml': { rotator_a: 'migrated', power_v2: 'already-in-v4' },
   'shadow.toml': { power_meter: 'migrated', rotator: 'migrated' },
