@@ -5,6 +5,7 @@
 // schemas, and the Arrow event table holds what the events hold.
 
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -344,6 +345,43 @@ sim = { drop_probability = 0.3, seed = 3 }
   t.equal(abort.summary.exitStatus, 'fail');
   t.match(abort.summary.reason, /^point \d+ failed after 1 attempt\(s\): .*timed out/);
   t.ok(abort.summary.events < 12);
+});
+
+t.test('Ctrl-C without a terminal aborts the plan cleanly: motion stopped, documents closed, exit 1', async (t) => {
+  const out = join(tmp, 'sigint');
+  const planFile = join(tmp, 'slow.toml');
+  await writeFile(
+    planFile,
+    'plan = "scan"\ndetectors = ["pm"]\nmotor = "rot"\nstart = 0\nstop = 180\nnum = 60\nsettle_ms = 200\n',
+  );
+  const child = spawn(
+    process.execPath,
+    [join(root, 'packages/broker/bin/daq.js'), 'plan', 'run', BENCH, planFile, '--out', out],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  await new Promise<void>((resolve) =>
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (/daq plan: [1-9]\d*\/60 points/.test(stderr)) resolve();
+    }),
+  );
+  child.kill('SIGINT');
+  t.equal(await exited, 1, 'exit 1: aborted');
+  t.match(stderr, /daq plan run: abort \(interrupted \(Ctrl-C\)\)/);
+  const docs = await documents(out);
+  const stop = docs.at(-1)!;
+  t.equal(stop.name, 'stop');
+  t.match(stop.doc, { exit_status: 'abort', reason: /interrupted \(Ctrl-C\)/ });
+  for (const d of docs) t.same(documentErrors(d.name, d.doc), [], `${d.name} is valid event-model`);
+  const run = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
+  t.equal(run.status, 'failed', 'the acquisition was stopped and its record closed');
 });
 
 t.test('no handles left', async (t) => {
