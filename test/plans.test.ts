@@ -381,7 +381,7 @@ t.test('Ctrl-C without a terminal aborts the plan cleanly: motion stopped, docum
   t.match(stop.doc, { exit_status: 'abort', reason: /interrupted \(Ctrl-C\)/ });
   for (const d of docs) t.same(documentErrors(d.name, d.doc), [], `${d.name} is valid event-model`);
   const run = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
-  t.equal(run.status, 'failed', 'the acquisition was stopped and its record closed');
+  t.equal(run.status, 'interrupted', 'the acquisition was stopped and its record closed');
 });
 
 t.test('no handles left', async (t) => {

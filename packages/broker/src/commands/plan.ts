@@ -244,10 +244,9 @@ export async function planRunCommand(
       )}\n`,
     );
   }
-  const record = await acq.stop(
-    result?.exitStatus === 'success' ? 'completed' : 'failed',
-    result ? result.reason || undefined : 'the plan did not start',
-  );
+  // The acquisition's record says how the run ended: an aborted plan was interrupted.
+  const status = result?.exitStatus === 'success' ? 'completed' : result?.exitStatus === 'abort' ? 'interrupted' : 'failed';
+  const record = await acq.stop(status, result ? result.reason || undefined : 'the plan did not start');
   io.err(
     result
       ? `daq plan run: ${result.exitStatus}${result.reason ? ` (${result.reason})` : ''}: ${result.events} events, ${result.skipped.length} points skipped, ${result.suspensions.length} suspensions; documents in ${join(acq.dir, 'documents.jsonl')}\n`
