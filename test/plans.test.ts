@@ -37,6 +37,16 @@ async function documents(dir: string): Promise<Document[]> {
 
 type EventData = { seq_num: number; data: Record<string, number> };
 
+/** A configuration with one simulated SCPI meter `dmm` (its extra lines last), written to `name`. */
+async function dmmConfig(name: string, dataDir: string, extra: string, sections = ''): Promise<string> {
+  const file = join(tmp, name);
+  await writeFile(
+    file,
+    `[application]\nsimulate = true\ndata_dir = "${dataDir}"\n${sections}[v4]\n[[v4.instruments]]\nid = "dmm"\ntype = "ScpiInstrument"\nresource = "TCPIP0::10.0.0.9::5025::SOCKET"\npoll_query = "MEAS:VOLT:DC? 10"\npoll_hz = 0\n${extra}\n`,
+  );
+  return file;
+}
+
 t.test('daq plan run: a polarizer scan (V2 motor, V4 detector) recovers cos² and the axis', async (t) => {
   const out = join(tmp, 'polarizer');
   const cli = io();
@@ -266,23 +276,11 @@ axes = [
 
 t.test('a SCPI instrument as a motor through its configured set and read commands', async (t) => {
   const dir = join(tmp, 'scpi-motor');
-  const config = join(tmp, 'scpi.toml');
-  await writeFile(
-    config,
-    `[application]
-simulate = true
-data_dir = "${dir}"
-[v4]
-[[v4.instruments]]
-id = "dmm"
-type = "ScpiInstrument"
-resource = "TCPIP0::10.0.0.9::5025::SOCKET"
-poll_query = "MEAS:VOLT:DC? 10"
-unit = "V"
-poll_hz = 0
-# The simulator's own command sets what it measures: a source and a meter in one.
-motor = { set = "SIM:VAL {value}", read = "SIM:VAL?", unit = "V", min = -5, max = 5 }
-`,
+  // The simulator's own command sets what it measures: a source and a meter in one.
+  const config = await dmmConfig(
+    'scpi.toml',
+    dir,
+    'unit = "V"\nmotor = { set = "SIM:VAL {value}", read = "SIM:VAL?", unit = "V", min = -5, max = 5 }',
   );
   const plan = join(tmp, 'scpi-scan.toml');
   await writeFile(plan, 'plan = "scan"\ndetectors = ["dmm"]\nmotor = "dmm"\nstart = -2\nstop = 2\nnum = 5\n');
@@ -306,24 +304,12 @@ motor = { set = "SIM:VAL {value}", read = "SIM:VAL?", unit = "V", min = -5, max 
 
 t.test('a failing point on the simulators: retried, skipped and recorded, or the run fails', async (t) => {
   const dir = join(tmp, 'failing');
-  const config = join(tmp, 'failing.toml');
   // The meter drops a reply now and then (seeded, so the same ones every run).
-  await writeFile(
-    config,
-    `[application]
-simulate = true
-data_dir = "${dir}"
-[broker]
-visa_timeout_ms = 300
-[v4]
-[[v4.instruments]]
-id = "dmm"
-type = "ScpiInstrument"
-resource = "TCPIP0::10.0.0.9::5025::SOCKET"
-poll_query = "MEAS:VOLT:DC? 10"
-poll_hz = 0
-sim = { drop_probability = 0.3, seed = 3 }
-`,
+  const config = await dmmConfig(
+    'failing.toml',
+    dir,
+    'sim = { drop_probability = 0.3, seed = 3 }',
+    '[broker]\nvisa_timeout_ms = 300\n',
   );
   const plan = join(tmp, 'failing-plan.toml');
   const runPlan = async (policy: string, out: string) => {

@@ -14,7 +14,14 @@ import { shadowBenchmark } from './shadow.js';
 import { plansBenchmark } from './plans.js';
 
 /** Every benchmark subject; each issue that adds one registers it here. */
-const BENCHMARKS: Benchmark[] = [hardwareBenchmark, scalarBenchmark, ringBenchmark, cameraBenchmark, shadowBenchmark, plansBenchmark];
+const BENCHMARKS: Benchmark[] = [
+  hardwareBenchmark,
+  scalarBenchmark,
+  ringBenchmark,
+  cameraBenchmark,
+  shadowBenchmark,
+  plansBenchmark,
+];
 
 function markdown(results: BenchResult[], machine: ReturnType<typeof describeMachine>, quick: boolean): string {
   const lines = [

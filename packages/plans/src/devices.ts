@@ -160,7 +160,8 @@ export function resolveMotor(config: DaqConfig, name: string): Motor | string {
     }
     case 'ScpiInstrument': {
       const m = inst.motor;
-      if (!m) return `${id} is a SCPI instrument without a motor table: add motor = { set = "SOUR:VOLT {value}", read = "SOUR:VOLT?" } to move it`;
+      if (!m)
+        return `${id} is a SCPI instrument without a motor table: add motor = { set = "SOUR:VOLT {value}", read = "SOUR:VOLT?" } to move it`;
       if (part !== undefined) return `${id} is a SCPI motor with one value: write "${id}", not "${name}"`;
       const limits = { min: m.min ?? -Infinity, max: m.max ?? Infinity };
       return {

@@ -4,7 +4,7 @@
 // against the event-model schemas.
 
 import t, { type Test } from 'tap';
-import { DaqError, parseConfig, type Reading } from '@daq/core';
+import { DaqError, type Reading } from '@daq/core';
 import {
   RunEngine,
   count,
@@ -17,31 +17,9 @@ import {
   type Document,
   type PlanTarget,
 } from '../src/index.js';
+import { benchConfig } from './helpers/bench-config.js';
 
-const config = parseConfig(
-  `
-[v2]
-[[v2.instruments]]
-id = "rot"
-type = "Elliptec"
-serial_port = "/dev/ttyUSB0"
-[v4]
-[[v4.instruments]]
-id = "pm"
-type = "Newport1830C"
-serial_port = "/dev/ttyUSB1"
-[[v4.instruments]]
-id = "stage"
-type = "ESP300"
-serial_port = "/dev/ttyUSB2"
-axes = [1, 2]
-[[v4.instruments]]
-id = "laser"
-type = "MaiTai"
-serial_port = "/dev/ttyUSB3"
-`,
-  'bench.toml',
-).config;
+const config = benchConfig;
 
 const AXIS_DEG = 30;
 

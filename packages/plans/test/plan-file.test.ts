@@ -2,28 +2,11 @@
 // the plan, its failure policy, suspenders and metadata; checkPlanFile against a configuration.
 
 import t from 'tap';
-import { ConfigError, parseConfig } from '@daq/core';
+import { ConfigError } from '@daq/core';
 import { checkPlanFile, parsePlanFile } from '../src/index.js';
+import { benchConfig } from './helpers/bench-config.js';
 
-const config = parseConfig(
-  `
-[v2]
-[[v2.instruments]]
-id = "rot"
-type = "Elliptec"
-serial_port = "/dev/ttyUSB0"
-[v4]
-[[v4.instruments]]
-id = "pm"
-type = "Newport1830C"
-serial_port = "/dev/ttyUSB1"
-[[v4.instruments]]
-id = "laser"
-type = "MaiTai"
-serial_port = "/dev/ttyUSB3"
-`,
-  'lab.toml',
-).config;
+const config = benchConfig;
 
 function problems(text: string): string[] {
   try {
