@@ -191,9 +191,12 @@ export class ScalarFileSink implements BridgeSink {
     return this.statsBase.rowsFlushed;
   }
 
-  /** Rows buffered but not yet on disk. */
+  /** Rows being written by the flush in progress (taken from the buffer, not yet on disk). */
+  private writing = 0;
+
+  /** Rows not yet on disk: buffered, and being written. */
   get backlog(): number {
-    return this.buffered;
+    return this.buffered + this.writing;
   }
 
   /** Writes the buffered rows; flushes run one at a time. Resolves when they are on disk. */
@@ -208,6 +211,7 @@ export class ScalarFileSink implements BridgeSink {
     // Take the rows now: writes go on while the disk works.
     const taken = this.rows.slice(n);
     this.buffered = 0;
+    this.writing = n;
     try {
       await this.append(taken, n, this.table);
       this.statsBase.rowsFlushed += n;
@@ -218,6 +222,7 @@ export class ScalarFileSink implements BridgeSink {
       // current one may end in a half-written message, though everything before it is readable.
       this.statsBase.flushErrors++;
       this.statsBase.lastError = e instanceof Error ? e.message : String(e);
+      this.writing = 0; // back in the buffer: counted there
       this.requeue(taken, n);
       await this.abandonFile();
       throw new DaqError(
@@ -227,6 +232,7 @@ export class ScalarFileSink implements BridgeSink {
         { cause: e },
       );
     } finally {
+      this.writing = 0;
       this.statsBase.rowsAccepted = this.statsBase.rowsFlushed + this.buffered;
     }
   }
