@@ -142,19 +142,12 @@ async function runClient(broker: Comlink.Remote<BrokerApi>, identity: string, jo
     return handle;
   };
   const query = async (k: PortKey, handle: number, command: string, terminator: string, timeoutMs: number) => {
-    const written = () => {
-      r.writes[k]++;
-      r.bytesOut[k] += command.length;
-    };
-    try {
-      const reply = await broker.serialQuery(handle, command, terminator, timeoutMs);
-      written();
-      return reply;
-    } catch (e) {
-      // A read timeout comes after the write; a revoked lease writes nothing.
-      if (codeOf(e) === 'DAQ_READ_TIMEOUT') written();
-      throw e;
-    }
+    // Write, then read, as two calls: a lease revoked between them has written, and the count
+    // must say so (one serialQuery call could not tell a revoke before the write from one after).
+    await broker.serialWrite(handle, command);
+    r.writes[k]++;
+    r.bytesOut[k] += command.length;
+    return broker.serialReadLine(handle, terminator, timeoutMs);
   };
 
   // One serial operation: lease, query, release. Trouble variants fail on purpose.

@@ -65,6 +65,8 @@ export class SerialLease implements AsyncDisposable {
   private unanswered = false;
   /** When a read timed out with the command unanswered (a late reply may still come). */
   private overdueSince: number | undefined;
+  /** When this holder last wrote (its reply, if any, comes after it). */
+  private lastWriteAt: number | undefined;
 
   constructor(
     private readonly host: LeaseHost,
@@ -111,6 +113,7 @@ export class SerialLease implements AsyncDisposable {
       throw this.portError(`write of ${bytes.length} bytes failed`, e);
     }
     this.unanswered = true;
+    this.lastWriteAt = performance.now();
     this.port.counters.bytesOut += bytes.length;
   }
 
@@ -245,7 +248,10 @@ export class SerialLease implements AsyncDisposable {
     if (this.port.holder === this) {
       if (this.unanswered) {
         this.port.dirty = true;
-        if (this.overdueSince !== undefined) this.port.overdueSince = this.overdueSince;
+        // Cut off mid-exchange (its worker died, or it held too long): the reply to its last
+        // command may still be on its way, later than any quiet gap on a loaded machine. The
+        // next holder waits for data after that write (bounded by the settle maximum).
+        this.port.overdueSince = this.overdueSince ?? this.lastWriteAt;
       }
       this.port.pendingRead?.reject(error);
       this.host.release(this);
