@@ -110,6 +110,14 @@ interface Ended {
  */
 async function endWorkers(o: StressSettings, lab: StressLab, w: Workers): Promise<Ended> {
   const holds = brokerHolds(lab);
+  // A command written just before the end may still be on its way through the pty: let the
+  // simulators' command counts settle (unchanged for 50 ms, at most 1 s) before reading them.
+  for (let last = '', stableSince = performance.now(), t0 = stableSince; performance.now() - t0 < 1000;) {
+    const now = JSON.stringify(lab.counts().simCommands);
+    if (now !== last) [last, stableSince] = [now, performance.now()];
+    else if (performance.now() - stableSince >= 50) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
   const counts = lab.counts();
   const exited = (await endRegularWorkers(w.regulars, o.graceMs)) + (await endTroubleWorkers(w.trouble, o.graceMs));
   const endState = { ...holds, workersExited: exited, workers: w.regulars.length + w.trouble.length };
