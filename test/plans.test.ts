@@ -370,6 +370,82 @@ t.test('Ctrl-C without a terminal aborts the plan cleanly: motion stopped, docum
   t.equal(run.status, 'interrupted', 'the acquisition was stopped and its record closed');
 });
 
+t.test('Ctrl-C on a terminal pauses and asks: resume repeats the point, stop ends cleanly', async (t) => {
+  // A real pseudo-terminal (Python's pty module) is the plan's controlling terminal, so the
+  // Ctrl-C typed into it reaches `daq` as the kernel's SIGINT, and the answer is read from it.
+  const out = join(tmp, 'terminal');
+  const planFile = join(tmp, 'slow-terminal.toml');
+  await writeFile(
+    planFile,
+    'plan = "scan"\ndetectors = ["pm"]\nmotor = "rot"\nstart = 0\nstop = 180\nnum = 60\nsettle_ms = 200\n',
+  );
+  const child = spawn(
+    '/usr/bin/python3',
+    [
+      join(root, 'test/fixtures/on-a-terminal.py'),
+      process.execPath,
+      join(root, 'packages/broker/bin/daq.js'),
+      'plan',
+      'run',
+      BENCH,
+      planFile,
+      '--out',
+      out,
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let screen = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const waiters: { re: RegExp; from: number; resolve: () => void }[] = [];
+  child.stdout.on('data', (d) => {
+    screen += d;
+    for (const w of waiters.splice(0)) {
+      if (w.re.test(screen.slice(w.from))) w.resolve();
+      else waiters.push(w);
+    }
+  });
+  child.stderr.on('data', (d) => (screen += d));
+  /** Resolves when `re` appears on the screen after what is there now. */
+  const see = (re: RegExp) =>
+    new Promise<void>((resolve) => {
+      const from = screen.length;
+      waiters.push({ re, from, resolve });
+    });
+  await see(/daq plan: [1-9]\d*\/60 points/);
+  let prompt = see(/paused\. resume, stop \(end cleanly\) or abort\? \[r\/s\/a\]/);
+  child.stdin.write('\\x03\n');
+  await prompt;
+  const progress = see(/daq plan: [1-9]\d*\/60 points/);
+  child.stdin.write('r\n');
+  await progress;
+  prompt = see(/paused\. resume, stop \(end cleanly\) or abort\? \[r\/s\/a\]/);
+  child.stdin.write('\\x03\n');
+  await prompt;
+  child.stdin.write('s\n');
+  const code = await exited;
+  if (code !== 0) t.comment(screen);
+  t.equal(code, 0, 'exit 0: stopped cleanly');
+  t.match(screen, /daq plan run: success/);
+  const docs = await documents(out);
+  for (const d of docs) t.same(documentErrors(d.name, d.doc), [], `${d.name} is valid event-model`);
+  const stop = docs.at(-1)!;
+  t.equal(stop.name, 'stop');
+  t.match(stop.doc, { exit_status: 'success' });
+  const events = docs.filter((d) => d.name === 'event').map((d) => d.doc as unknown as EventData);
+  t.ok(events.length > 1 && events.length < 60, `stopped early: ${events.length} of 60 points`);
+  t.same(
+    events.map((e) => e.seq_num),
+    events.map((_, i) => i + 1),
+    'one event per point, in order: the interrupted point was repeated, not lost or doubled',
+  );
+  events.forEach((e, i) => t.ok(Math.abs(e.data.rot! - (i * 180) / 59) < 0.1, `point ${i + 1} at ${e.data.rot}°`));
+  const run = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
+  t.equal(run.status, 'completed');
+});
+
 t.test('no handles left', async (t) => {
   await assertNoNewHandles(t, before);
 });
