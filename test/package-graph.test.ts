@@ -26,6 +26,10 @@ const ALLOWED: Record<string, Record<string, string | undefined>> = {
     '@daq/sim': 'src/commands/',
     // daq plan: experiments run by the command, beside the acquisition.
     '@daq/plans': 'src/commands/',
+    // daq serve: the server worker's contract (the worker itself is started by entry point),
+    // and plan bodies from requests parsed by the plan-file parser (as TOML).
+    '@daq/server': 'src/commands/',
+    'smol-toml': 'src/commands/',
   },
   // The device clients V2 and V4 drivers share; never the simulators (DESIGN.md: a misread
   // protocol must not hide on both sides).
@@ -35,6 +39,19 @@ const ALLOWED: Record<string, Record<string, string | undefined>> = {
   sim: { '@daq/core': undefined, koffi: undefined },
   // Experiments: plans, the RunEngine, event-model documents (validated with ajv), event tables (Arrow).
   plans: { '@daq/core': undefined, ajv: undefined, 'apache-arrow': undefined, 'smol-toml': undefined },
+  // The daemon's server worker: Fastify and its plugins, the stream encoding (Arrow), Comlink to
+  // the main thread; never the broker or a driver (DESIGN.md: the broker alone owns hardware).
+  server: {
+    '@daq/core': undefined,
+    '@daq/plans': undefined,
+    fastify: undefined,
+    '@fastify/static': undefined,
+    '@fastify/swagger': undefined,
+    '@fastify/websocket': undefined,
+    'apache-arrow': undefined,
+    comlink: undefined,
+    ws: undefined,
+  },
 };
 
 async function sources(dir: string): Promise<string[]> {

@@ -9,6 +9,7 @@ import { runCommand } from './commands/run.js';
 import { inspectCommand } from './commands/inspect.js';
 import { migrateCommand } from './commands/migrate.js';
 import { planCheckCommand, planListText, planRunCommand } from './commands/plan.js';
+import { serveCommand } from './commands/serve.js';
 
 export const HELP = `daq: laboratory data acquisition, legacy V2 and V4 instruments side by side
 
@@ -48,6 +49,12 @@ Usage:
                              events-primary.arrows in the run directory; Ctrl-C pauses and
                              asks resume/stop/abort on a terminal, aborts otherwise
                              (exit 0 success, 1 failed or aborted, 2 bad plan)
+  daq serve CONFIG [--listen HOST:PORT] [--token T] [--out DIR]
+                             keep the runtime running (as daq run) with an HTTP + WebSocket
+                             API, a queue of plans and a live web page at http://HOST:PORT/
+                             (default 127.0.0.1:8686; any other address needs a token: given,
+                             from DAQ_TOKEN, or generated and printed); Ctrl-C or SIGTERM
+                             aborts the running plan and exits 0. Guide: docs/daemon.md
   daq schema [--out FILE] [--markdown]
                              print (or write) the configuration's JSON Schema, or its
                              Markdown reference
@@ -60,6 +67,7 @@ Examples:
   daq sim examples/demo.toml --json
   daq migrate lab.toml --shadow -o lab.shadow.toml && daq migrate lab.toml -o lab.v4.toml
   daq plan run examples/polarization-scan.toml examples/plans/polarizer.toml
+  daq serve examples/polarization-scan.toml
   daq schema --out schema/daq-config.schema.json
 
 Configuration reference: docs/configuration.md. Source: the README at the repository root.
@@ -101,6 +109,14 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
           `daq plan: ${sub === undefined ? 'name a subcommand' : `unknown subcommand ${JSON.stringify(sub)}`}: list, check or run\n`,
         );
         return 2;
+      }
+      case 'serve': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: { listen: { type: 'string' }, token: { type: 'string' }, out: { type: 'string', short: 'o' } },
+        });
+        return await serveCommand(positionals[0], { listen: values.listen, token: values.token, out: values.out }, io);
       }
       case 'validate': {
         const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });

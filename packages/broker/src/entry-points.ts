@@ -18,6 +18,8 @@ export const ENTRY_POINTS = {
   pvcam: '@daq/v4-worker/pvcam',
   /** The simulated camera (`simulate = true`), loaded by a camera worker. */
   simCamera: '@daq/sim/sim-camera',
+  /** daq serve's server worker (HTTP + WebSocket API, the web page). */
+  serverWorker: '@daq/server/worker',
   /** The processing pool's frame statistics task (the broker's own). */
   frameStatsTask: '#frame-stats-task',
 } as const;

@@ -100,6 +100,9 @@ export interface ErrorFactsByCode {
     errorCode?: number;
   };
   DAQ_STORAGE: { instrument?: string; file?: string };
+  /** The daemon's HTTP status for the refusal, the request (method and path, never its query: it may hold a token). */
+  DAQ_API: { status: number; method?: string; path?: string; [detail: string]: unknown };
+  DAQ_BUSY: { instrument?: string; item?: string; state?: string };
 }
 
 export interface CatalogueEntry {
@@ -232,6 +235,19 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, CatalogueEntry>> = {
     meaning: 'Writing the run directory failed (disk full, vanished, not writable).',
     action: 'Free space or choose another data_dir; what was flushed before is intact.',
     raisedBy: 'the storage sinks',
+  },
+  DAQ_API: {
+    meaning:
+      "The daemon refused a request: a body or parameter that does not match the route's schema, a missing or wrong token, a Host or Origin that is not the daemon's, an unknown route, queue item or run.",
+    action:
+      'Read the message: it names the field, the route or the check; the OpenAPI document (GET /api/openapi.json) gives every route and body. Pass the token as Authorization: Bearer <token>.',
+    raisedBy: 'daq serve (the server worker)',
+  },
+  DAQ_BUSY: {
+    meaning:
+      'Not now: the instrument is moving (a command or a running plan holds it), or the queue or plan is in a state that does not allow the request.',
+    action: 'Wait for the move or the plan to end, or pause or stop the plan first; GET /api/status shows what holds it.',
+    raisedBy: 'daq serve (commands during a move, queue and run control)',
   },
 };
 

@@ -29,6 +29,8 @@ export const ErrorCodes = [
   'DAQ_TIMEOUT',
   'DAQ_CAMERA',
   'DAQ_STORAGE',
+  'DAQ_API',
+  'DAQ_BUSY',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

@@ -79,6 +79,24 @@ export function planListText(): string {
   return `Built-in plans (write plan = "<name>" in a plan file; examples in examples/plans/):\n${rows.join('\n')}\nEvery plan also takes settle_ms and average; a plan file may add [on_failure] (retries, then = "skip" | "abort"), [[suspenders]] (when = "laser.shutter == 0", resume_after_ms) and [md].\n`;
 }
 
+/** What the start document records of each instrument: what the device said at start-up and how it is configured. */
+export function instrumentSnapshot(acq: Acquisition): (ids: string[]) => Promise<Record<string, unknown>> {
+  return async (ids) => {
+    const status = await acq.runtime.status();
+    const all = status.subsystems.flatMap((s) => s.instruments.map((i) => ({ ...i, subsystem: s.name })));
+    return Object.fromEntries(
+      ids.map((id) => {
+        const st = all.find((i) => i.id === id);
+        const configured = [...acq.config.v2.instruments, ...acq.config.v4.instruments].find((i) => i.id === id);
+        return [
+          id,
+          { subsystem: st?.subsystem, type: st?.type, identity: st?.identity ?? null, state: st?.state, config: configured },
+        ];
+      }),
+    );
+  };
+}
+
 /** Loads the configuration and the plan file and checks them together; an exit code on failure. */
 async function loadChecked(command: string, configFile: string | undefined, planFile: string | undefined, io: CliIo) {
   if (!configFile || !planFile) {
@@ -100,7 +118,8 @@ async function loadChecked(command: string, configFile: string | undefined, plan
   return problems.length ? 2 : { loaded, pf };
 }
 
-function describe(pf: PlanFile): string {
+/** One line: "scan, 37 points, motors rot, detectors pm". */
+export function describePlan(pf: Pick<PlanFile, 'plan'>): string {
   const p = pf.plan;
   return `${p.name}, ${p.total ?? '?'} points, motors ${p.motors.join(', ') || 'none'}, detectors ${p.detectors.join(', ')}`;
 }
@@ -108,7 +127,7 @@ function describe(pf: PlanFile): string {
 export async function planCheckCommand(configFile: string | undefined, planFile: string | undefined, io: CliIo): Promise<number> {
   const checked = await loadChecked('check', configFile, planFile, io);
   if (typeof checked === 'number') return checked;
-  io.out(`ok ${planFile}: ${describe(checked.pf)}\n`);
+  io.out(`ok ${planFile}: ${describePlan(checked.pf)}\n`);
   return 0;
 }
 
@@ -167,7 +186,7 @@ export async function planRunCommand(
     io.err(`daq plan run: could not start: ${(e as Error).message}\n`);
     return 1;
   }
-  io.err(`daq plan run: ${describe(pf)}; recording to ${acq.dir}; Ctrl-C pauses\n`);
+  io.err(`daq plan run: ${describePlan(pf)}; recording to ${acq.dir}; Ctrl-C pauses\n`);
   const engine = new RunEngine(planTarget(acq), acq.config);
   const output = new RunOutput(acq.dir);
   const ask = options.onInterrupt ?? (process.stdin.isTTY ? () => askOnTerminal(io) : async () => 'abort' as const);
@@ -199,21 +218,7 @@ export async function planRunCommand(
           io.err(progressLine(p));
         }
       },
-      snapshot: async (ids) => {
-        const status = await acq.runtime.status();
-        const all = status.subsystems.flatMap((s) => s.instruments.map((i) => ({ ...i, subsystem: s.name })));
-        return Object.fromEntries(
-          ids.map((id) => {
-            const st = all.find((i) => i.id === id);
-            const configured = [...acq.config.v2.instruments, ...acq.config.v4.instruments].find((i) => i.id === id);
-            // What the device said at start-up (identity, settings found) and how it is configured.
-            return [
-              id,
-              { subsystem: st?.subsystem, type: st?.type, identity: st?.identity ?? null, state: st?.state, config: configured },
-            ];
-          }),
-        );
-      },
+      snapshot: instrumentSnapshot(acq),
     });
   } catch (e) {
     io.err(`daq plan run: ${(e as Error).message}\n`);

@@ -12,7 +12,8 @@ export interface SimCommandOptions {
   until?: Promise<unknown>;
 }
 
-function waitForSignal(): Promise<string> {
+/** Resolves with the first SIGINT or SIGTERM (and stops listening for them). */
+export function waitForSignal(): Promise<string> {
   return new Promise((resolve) => {
     const on = (sig: string) => {
       process.off('SIGINT', on);
