@@ -355,6 +355,20 @@ t.test('daq serve on loopback: routes, refusals, streams and a queue run', async
     });
     t.match(aborted, { exitStatus: 'abort', reason: /beam dump/ });
     t.ok(aborted.events < 40);
+
+    // A request that throws (its run's documents deleted under it): a 500 that says so, and
+    // the daemon and the acquisition go on.
+    const s0 = (await api(d, 'GET', '/api/status')).json;
+    await rm(join(tmp, 'loopback', aborted.dir, 'documents.jsonl'));
+    const gone = await api(d, 'GET', `/api/runs/${aborted.uid}/documents`);
+    t.equal(gone.status, 500);
+    t.match(gone.json.error.message, /the daemon failed on this request: ENOENT.*documents\.jsonl.*it keeps serving/);
+    t.match(d.stderr(), /GET \/api\/runs\/[^ ]+\/documents failed: .*ENOENT/, 'the failure is logged');
+    const s1 = await until('storage going on', async () => {
+      const s = (await api(d, 'GET', '/api/status')).json;
+      return s.acquisition.stored > s0.acquisition.stored ? s : undefined;
+    });
+    t.equal(s1.acquisition.dropped, s0.acquisition.dropped, 'nothing dropped');
     c.ws.close();
     await c.closed;
   });
