@@ -56,7 +56,14 @@ export { SeriesTable, type ScalarChunk, type SeriesKey } from './bridge/series.j
 export { ScalarFileSink, STORED_SCALAR_SCHEMA, type ScalarFileStats } from './storage/scalar-file-sink.js';
 export { inspectPath, formatInspect, type InspectResult } from './commands/inspect.js';
 export { RingConsumer } from './runtime/ring-consumer.js';
-export { CameraManager, type CameraReport, type CameraManagerOptions } from './camera/camera-manager.js';
+export {
+  CameraManager,
+  type CameraReport,
+  type CameraManagerOptions,
+  type CameraPreview,
+  type CameraPreviewOptions,
+  type CameraPreviewCounts,
+} from './camera/camera-manager.js';
 export {
   CameraSupervisor,
   type CameraReady,

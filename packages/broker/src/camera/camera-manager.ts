@@ -1,15 +1,18 @@
 // Every camera of a run: its worker (CameraSupervisor), its ring's consumer (FramePipeline), its
-// frame files and its frame_stats file, plus the processing pool they share. Cameras open
-// together, start together and stop first (before the instrument workers), each stop draining
-// the camera's buffer and ring to disk.
+// frame files and its frame_stats file, its live-view previews (FramePreviews), plus the
+// processing pool they share. Cameras open together, start together and stop first (before the
+// instrument workers), each stop draining the camera's buffer and ring to disk.
 
 import { join } from 'node:path';
-import { createSdkUsers, type DaqConfig, type PvcamInstrumentConfig } from '@daq/core';
+import { DaqError, createSdkUsers, type DaqConfig, type PvcamInstrumentConfig } from '@daq/core';
 import { CameraSupervisor, type CameraReady, type CameraStopReport, type CameraSupervisorOptions } from './camera-supervisor.js';
 import { FramePipeline, type FramePipelineCounts } from './frame-pipeline.js';
+import { FramePreviews, type CameraPreview, type CameraPreviewCounts, type CameraPreviewOptions } from './frame-previews.js';
 import { FrameFileSink, type FrameFileStats } from '../storage/frame-file-sink.js';
 import { FrameStatsSink } from '../storage/frame-stats-sink.js';
 import { ProcessingPool } from '../processing/processing-pool.js';
+
+export type { CameraPreview, CameraPreviewCounts, CameraPreviewOptions } from './frame-previews.js';
 
 export interface CameraReport {
   id: string;
@@ -26,6 +29,8 @@ export interface CameraReport {
   /** Frames lost, by where it happened. */
   dropped: { atSource: number; ring: number; storage: number; total: number };
   stats?: { computed: number; skipped: number; failed: number; rowsStored: number; file: string };
+  /** Live-view previews (CameraManager.previews): subscribers, produced, skipped, failed. */
+  previews: CameraPreviewCounts;
   files: string[];
   storageMode?: FrameFileStats['mode'];
   pipeline?: FramePipelineCounts;
@@ -47,6 +52,7 @@ interface CameraRun {
   sink?: FrameFileSink;
   statsSink?: FrameStatsSink;
   pipeline?: FramePipeline;
+  previews: FramePreviews;
   done?: Promise<void>;
   report: CameraReport;
 }
@@ -54,6 +60,12 @@ interface CameraRun {
 export class CameraManager {
   readonly #runs: CameraRun[] = [];
   #pool: ProcessingPool | undefined;
+  /** The pool once its threads have loaded the task module: what previews may use. */
+  #warmPool: ProcessingPool | undefined;
+  /** A pool started for previews after open() (no camera analyses frames): its warm-up. */
+  #poolStarting: Promise<void> | undefined;
+  #opened = false;
+  #stopping = false;
 
   constructor(
     readonly config: DaqConfig,
@@ -77,7 +89,7 @@ export class CameraManager {
         ...(options.simSensor ? { simSensor: options.simSensor } : {}),
         ...(options.pollUs ? { pollUs: options.pollUs } : {}),
       });
-      this.#runs.push({ config: i, sup, report: emptyReport(i.id) });
+      this.#runs.push({ config: i, sup, previews: new FramePreviews(i.id), report: emptyReport(i.id) });
     }
   }
 
@@ -89,14 +101,61 @@ export class CameraManager {
     return this.#runs.find((r) => r.config.id === id)?.sup;
   }
 
+  /**
+   * Subscribes to previews of camera `id`: its newest frame binned to at most `maxSide` pixels a
+   * side, with the full frame's min, max, mean and 256-bin histogram, at most `maxHz` a second,
+   * while the camera runs. Returns the unsubscribe. Subscriptions whose `maxSide` gives the same
+   * binning factor share one production at the fastest of their rates; each subscriber gets at
+   * most its own `maxHz`. Previews never hold frames back: one that finds the camera's previous
+   * preview still computing or the processing pool at its backlog limit is skipped (counted in
+   * the camera's report, `previews`). `onPreview` runs on the main thread: keep it short.
+   */
+  previews(id: string, options: CameraPreviewOptions, onPreview: (p: CameraPreview) => void): () => void {
+    const run = this.#runs.find((r) => r.config.id === id);
+    if (!run) {
+      const ids = this.ids;
+      throw new DaqError(
+        'DAQ_CAMERA',
+        `no camera "${id}" to preview: ${ids.length > 0 ? `the cameras are ${ids.map((i) => `"${i}"`).join(', ')}` : 'this configuration has no camera (a PVCAMInstrument in [v4])'}`,
+        { instrument: id, cameras: ids },
+      );
+    }
+    if (this.#stopping) {
+      throw new DaqError('DAQ_CLOSED', `camera "${id}" has stopped: no more previews`, { instrument: id });
+    }
+    const unsubscribe = run.previews.subscribe(options, onPreview);
+    this.#startPool();
+    return unsubscribe;
+  }
+
+  /** Starts the processing pool for previews when no camera's statistics started it at open(). */
+  #startPool(): void {
+    if (this.#pool || !this.#opened || this.#stopping) return;
+    const threads = this.config.broker.processing_threads;
+    const pool = new ProcessingPool({ threads });
+    this.#pool = pool;
+    // Until its threads have loaded the task module previews are skipped (busy), not queued:
+    // a frame held while a thread starts would hold the ring.
+    this.#poolStarting = warmUp(pool, threads).then(
+      () => void (this.#warmPool = pool),
+      (e: unknown) => {
+        for (const run of this.#runs) run.previews.unavailable(`the processing pool did not start: ${(e as Error).message}`);
+      },
+    );
+  }
+
   /** Opens every camera and its files; on any failure, what opened is closed again and the error thrown. */
   async open(): Promise<void> {
     if (this.#runs.length === 0) return;
     const flushMs = this.config.v4.storage.flush_interval_ms;
-    if (this.#runs.some((r) => r.config.stats))
+    // The pool is started here when a camera analyses its frames or someone subscribed to previews already.
+    if (this.#runs.some((r) => r.config.stats || r.previews.subscribers > 0))
       this.#pool = new ProcessingPool({ threads: this.config.broker.processing_threads });
     try {
-      if (this.#pool) await warmUp(this.#pool, this.config.broker.processing_threads);
+      if (this.#pool) {
+        await warmUp(this.#pool, this.config.broker.processing_threads);
+        this.#warmPool = this.#pool;
+      }
       await Promise.all(
         this.#runs.map(async (run) => {
           const ready = await run.sup.open();
@@ -107,6 +166,7 @@ export class CameraManager {
             geometry: ready.geometry,
             cpu: ready.pinning,
           });
+          run.previews.geometry = ready.geometry;
           const dir = join(this.options.dir, 'frames', run.config.id);
           run.sink = new FrameFileSink(dir, run.sup.layout, {
             flushIntervalMs: flushMs,
@@ -132,9 +192,17 @@ export class CameraManager {
                   },
                 }
               : {}),
+            previews: {
+              hub: run.previews,
+              pool: () => this.#warmPool,
+              maxBacklog: 2 * this.config.broker.processing_threads,
+            },
           });
         }),
       );
+      this.#opened = true;
+      // Someone subscribed while the cameras were opening, and no camera analyses its frames.
+      if (this.#runs.some((r) => r.previews.subscribers > 0)) this.#startPool();
     } catch (e) {
       await this.stop();
       throw e;
@@ -153,6 +221,7 @@ export class CameraManager {
 
   /** Stops every camera, drains rings to disk, closes files and the pool; idempotent. */
   async stop(): Promise<CameraReport[]> {
+    this.#stopping = true;
     await Promise.all(
       this.#runs.map(async (run) => {
         if (run.report.state === 'stopped' || run.report.state === 'failed') return;
@@ -168,6 +237,8 @@ export class CameraManager {
         this.#refresh(run);
       }),
     );
+    // A pool started for previews may still be warming up: closing waits for that, then its threads end.
+    await this.#poolStarting;
     await this.#pool?.close();
     return this.reports();
   }
@@ -194,6 +265,7 @@ export class CameraManager {
         file: st.path,
       };
     }
+    r.previews = run.previews.counts();
     r.files = s?.files ?? [];
     if (s) r.storageMode = s.mode;
     if (p) r.pipeline = p;
@@ -219,5 +291,13 @@ async function warmUp(pool: ProcessingPool, threads: number): Promise<void> {
 }
 
 function emptyReport(id: string): CameraReport {
-  return { id, state: 'open', acquired: 0, stored: 0, dropped: { atSource: 0, ring: 0, storage: 0, total: 0 }, files: [] };
+  return {
+    id,
+    state: 'open',
+    acquired: 0,
+    stored: 0,
+    dropped: { atSource: 0, ring: 0, storage: 0, total: 0 },
+    previews: { subscribers: 0, produced: 0, skipped: { busy: 0, rate: 0 }, failed: 0 },
+    files: [],
+  };
 }

@@ -6,12 +6,20 @@
 // Accounting: frames received from the ring; frame-number gaps (frames lost upstream, at the
 // camera); write errors; statistics computed, skipped (the pool was behind; frames are never
 // held back for statistics) and failed.
+//
+// Previews (live view, while someone is subscribed: FramePreviews decides when): the newest frame
+// of each batch taken from the ring is the one previewed, by a pool task that reads it in place
+// like the statistics do, and the record is held until that task is done, as for statistics.
+// When the frame is also to be analysed, the one task computes both (the frame is read once, and
+// the pool gets no more tasks than frames); a preview never waits for the pool and never holds
+// a frame back beyond its task, so storage does not notice previews.
 
 import { RingReader, decodeFrameRecord, type FrameLayout, type FrameRecordView } from '@daq/core';
 import type { FrameFileSink } from '../storage/frame-file-sink.js';
 import type { FrameStatsSink } from '../storage/frame-stats-sink.js';
 import type { ProcessingPool } from '../processing/processing-pool.js';
 import type { FrameStats } from '../processing/frame-stats.js';
+import type { FramePreviews, PreviewJob } from './frame-previews.js';
 
 export interface FramePipelineOptions {
   layout: FrameLayout;
@@ -22,6 +30,13 @@ export interface FramePipelineOptions {
     sink: FrameStatsSink;
     bins: number;
     /** Statistics tasks queued or running beyond which a frame's statistics are skipped (counted). */
+    maxBacklog: number;
+  };
+  previews?: {
+    hub: FramePreviews;
+    /** The pool, once its threads are up; until then a due preview is skipped (busy). */
+    pool: () => ProcessingPool | undefined;
+    /** Tasks queued or running at or beyond which a due preview is skipped (busy), as for statistics. */
     maxBacklog: number;
   };
 }
@@ -82,11 +97,13 @@ export class FramePipeline {
     const sink = this.#o.sink;
     try {
       for (;;) {
+        const fresh: Item[] = [];
         while (sink.ready) {
           const record = this.#reader.claim();
           if (!record) break;
-          this.#accept(record);
+          fresh.push(this.#accept(record));
         }
+        if (fresh.length > 0) this.#analyse(fresh);
         this.#releaseDone();
         if (this.#queue.length === 0) {
           const r = await this.#reader.waitForData(1000);
@@ -102,7 +119,8 @@ export class FramePipeline {
     }
   }
 
-  #accept(record: Uint8Array): void {
+  /** Counts the frame and starts its write; returns its item. */
+  #accept(record: Uint8Array): Item {
     const view = decodeFrameRecord(this.#o.layout, record);
     const c = this.#counts;
     c.framesReceived++;
@@ -119,8 +137,27 @@ export class FramePipeline {
         this.#done(item, 'writing');
       },
     );
+    return item;
+  }
+
+  /** Statistics for each frame of a batch just taken, and the newest one's preview when one is due. */
+  #analyse(fresh: Item[]): void {
+    const newest = fresh.length - 1;
+    for (let k = 0; k < newest; k++) this.#stats(fresh[k]!);
+    const pv = this.#o.previews;
+    if (pv?.hub.active) {
+      // Decided after the older frames' statistics went to the pool: the backlog is as it is now.
+      const pool = pv.pool();
+      const job = pv.hub.take(fresh.length, pool !== undefined && pool.backlog < pv.maxBacklog);
+      if (job) return this.#preview(fresh[newest]!, job, pool!);
+    }
+    this.#stats(fresh[newest]!);
+  }
+
+  #stats(item: Item): void {
     const st = this.#o.stats;
     if (!st) return;
+    const c = this.#counts;
     if (st.pool.backlog >= st.maxBacklog) {
       c.statsSkipped++;
       return;
@@ -129,8 +166,8 @@ export class FramePipeline {
     st.pool
       .frameStats({
         sab: this.#o.ring,
-        byteOffset: view.pixels.byteOffset,
-        byteLength: view.pixels.byteLength,
+        byteOffset: item.view.pixels.byteOffset,
+        byteLength: item.view.pixels.byteLength,
         bitDepth: this.#o.layout.geometry.bitDepth,
         bins: st.bins,
       })
@@ -142,6 +179,43 @@ export class FramePipeline {
         },
         () => {
           c.statsFailed++;
+          this.#done(item, 'analysing');
+        },
+      );
+  }
+
+  /** The frame's preview, and its statistics too when they are wanted, in one pool task. */
+  #preview(item: Item, job: PreviewJob, pool: ProcessingPool): void {
+    const hub = this.#o.previews!.hub;
+    const st = this.#o.stats;
+    const c = this.#counts;
+    const { width, height, bitDepth } = this.#o.layout.geometry;
+    item.analysing = true;
+    pool
+      .framePreview({
+        sab: this.#o.ring,
+        byteOffset: item.view.pixels.byteOffset,
+        width,
+        height,
+        bitDepth,
+        scale: job.scale,
+        ...(st ? { statsBins: st.bins } : {}),
+      })
+      .then(
+        (r) => {
+          try {
+            if (st && r.stats) {
+              item.stats = r.stats;
+              c.statsComputed++;
+            }
+            hub.deliver(job, item.view, r.preview);
+          } finally {
+            this.#done(item, 'analysing');
+          }
+        },
+        (e: unknown) => {
+          if (st) c.statsFailed++;
+          hub.fail(e);
           this.#done(item, 'analysing');
         },
       );

@@ -18,7 +18,8 @@ export interface FrameStats {
   histogram: Uint32Array;
 }
 
-const VALUES = 65536;
+/** Distinct uint16 pixel values: the length of a counts-per-value array. */
+export const VALUES = 65536;
 /** Counts per pixel value; reused call after call (one per thread, the function never yields). */
 const counts = new Uint32Array(VALUES);
 const TWO_20 = 1048576;
@@ -43,7 +44,7 @@ export function checkHistogramArgs(bitDepth: number, bins: number): number {
 
 /** Statistics of one frame; `pixels` is read, never copied or written. */
 export function computeFrameStats(pixels: Uint16Array, bitDepth: number, bins: number): FrameStats {
-  const shift = bitDepth - checkHistogramArgs(bitDepth, bins);
+  checkHistogramArgs(bitDepth, bins);
   if (!(pixels instanceof Uint16Array)) {
     throw new DaqError('DAQ_INVALID_ARGUMENT', 'frame statistics: pixels must be a Uint16Array');
   }
@@ -66,7 +67,16 @@ export function computeFrameStats(pixels: Uint16Array, bitDepth: number, bins: n
     h[p[i + 3]!]!++;
   }
   for (; i < n; i++) h[p[i]!]!++;
+  return statsFromCounts(h, n, bitDepth, bins);
+}
 
+/**
+ * The statistics of `n` pixels from their counts per value (`h`, 65 536 entries), as
+ * computeFrameStats gives them; for callers that count the values in a pass of their own (the
+ * preview task counts while it bins).
+ */
+export function statsFromCounts(h: Uint32Array, n: number, bitDepth: number, bins: number): FrameStats {
+  const shift = bitDepth - checkHistogramArgs(bitDepth, bins);
   const histogram = new Uint32Array(bins);
   const last = bins - 1;
   let min = -1;

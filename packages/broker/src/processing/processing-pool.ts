@@ -1,11 +1,12 @@
 // The broker's processing pool (DESIGN.md "processing pool"): a fixed number of piscina worker
-// threads computing frame statistics straight from the camera rings' shared memory. It counts
-// what it was given and what came back, and errors cross the thread boundary as DaqErrors.
+// threads computing frame statistics and live-view previews straight from the camera rings'
+// shared memory. It counts what it was given and what came back, and errors cross the thread
+// boundary as DaqErrors.
 
 import { DaqError, deserializeDaqError, isSerializedDaqError } from '@daq/core';
 import { Piscina } from 'piscina';
 import type { FrameStats } from './frame-stats.js';
-import type { FrameStatsTask } from './frame-stats-task.js';
+import type { FramePreviewResult, FramePreviewTask, FrameStatsTask } from './frame-stats-task.js';
 import { entryUrl } from '../entry-points.js';
 
 /** The task module (package.json `imports`: the TypeScript source in tests, else the build). */
@@ -28,7 +29,7 @@ export interface ProcessingCounters {
 }
 
 export class ProcessingPool {
-  private readonly pool: Piscina<FrameStatsTask, FrameStats>;
+  private readonly pool: Piscina<FrameStatsTask | FramePreviewTask, FrameStats | FramePreviewResult>;
   private readonly maxQueue: number;
   private submitted = 0;
   private completed = 0;
@@ -60,14 +61,27 @@ export class ProcessingPool {
 
   /** Statistics of the frame at task.byteOffset in task.sab, computed in a worker without copying the pixels. */
   frameStats(task: FrameStatsTask): Promise<FrameStats> {
+    return this.run(task, 'default', 'frame statistics') as Promise<FrameStats>;
+  }
+
+  /**
+   * The preview of the frame at task.byteOffset in task.sab (and its statistics when task.statsBins
+   * is set), computed in a worker without copying the frame; the preview's pixels are moved back.
+   */
+  framePreview(task: FramePreviewTask): Promise<FramePreviewResult> {
+    return this.run(task, 'framePreview', 'frame previews') as Promise<FramePreviewResult>;
+  }
+
+  /** Runs `name`, an export of the task module, counted like every task. */
+  private run(task: FrameStatsTask | FramePreviewTask, name: string, what: string): Promise<FrameStats | FramePreviewResult> {
     if (this.closing) {
-      return Promise.reject(new DaqError('DAQ_CLOSED', 'processing pool is closed: no more frame statistics can be computed'));
+      return Promise.reject(new DaqError('DAQ_CLOSED', `processing pool is closed: no more ${what} can be computed`));
     }
     this.submitted++;
-    const result = this.pool.run(task).then(
-      (stats) => {
+    const result = this.pool.run(task, { name }).then(
+      (value) => {
         this.completed++;
-        return stats;
+        return value;
       },
       (err: unknown) => {
         this.failed++;
@@ -106,6 +120,11 @@ export class ProcessingPool {
       queued: this.pool.queueSize,
       threads: this.pool.threads.length,
     };
+  }
+
+  /** Worker threads (fixed). */
+  get threads(): number {
+    return this.pool.maxThreads;
   }
 
   /** Tasks submitted and not yet settled (waiting or running). */
