@@ -33,7 +33,7 @@ interface Daemon {
 }
 
 /** Starts `daq serve` in this process (main() as the CLI runs it); stop() ends it as a signal would. */
-async function serve(args: string[], out: string): Promise<Daemon> {
+async function serve(args: string[], out: string, config = BENCH): Promise<Daemon> {
   let stderr = '';
   const io: CliIo = { out: () => undefined, err: (s) => void (stderr += s) };
   let stop!: (why: string) => void;
@@ -41,7 +41,7 @@ async function serve(args: string[], out: string): Promise<Daemon> {
   let listening!: (url: string) => void;
   const ready = new Promise<string>((r) => (listening = r));
   const { serveCommand } = await import('../packages/broker/src/commands/serve.js');
-  const exit = serveCommand(BENCH, { ...parse(args), out, until, onListening: (url) => listening(url) }, io);
+  const exit = serveCommand(config, { ...parse(args), out, until, onListening: (url) => listening(url) }, io);
   const url = await Promise.race([ready, exit.then((c) => Promise.reject(new Error(`daq serve exited ${c}: ${stderr}`)))]);
   return {
     url,
@@ -403,6 +403,52 @@ t.test('daq serve on loopback: routes, refusals, streams and a queue run', async
     const run = JSON.parse(await readFile(join(tmp, 'loopback', 'run.json'), 'utf8'));
     t.equal(run.status, 'completed');
   });
+});
+
+t.test('camera previews: the latest frame, downscaled, at a bounded rate; a slow client gets fewer', async (t) => {
+  const d = await serve(['--listen', '127.0.0.1:0'], join(tmp, 'previews'), join(root, 'test/fixtures/serve-bench.toml'));
+  t.teardown(() => d.stop());
+  const c = client(d.url);
+  await c.open;
+  const hello = await until('hello', async () => c.text.find((m) => m.type === 'hello'));
+  t.same(hello.cameras, ['cam']);
+  c.send({ op: 'subscribe', previews: ['nocam'] });
+  await until('an error', async () => c.text.find((m) => m.type === 'error'));
+  t.match(c.text.find((m) => m.type === 'error').message, /no camera "nocam"; cameras: cam/);
+  c.send({ op: 'subscribe', previews: ['cam'], previewMaxSide: 64, previewHz: 5 });
+  const slow = client(d.url);
+  await slow.open;
+  slow.send({ op: 'subscribe', previews: ['cam'], previewMaxSide: 64, previewHz: 5 });
+  await until('the slow client subscribed', async () => slow.text.length > 0 || undefined);
+  (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  await until('previews', async () => c.binary.filter((m) => m.header.type === 'preview').length >= 6 || undefined);
+  const t0 = performance.now();
+  const n0 = c.binary.length;
+  await new Promise((r) => setTimeout(r, 2000));
+  const rate = ((c.binary.length - n0) * 1000) / (performance.now() - t0);
+  t.ok(rate <= 5 + 1, `${rate.toFixed(1)} previews/s: at most the 5 asked for`);
+  const p = c.binary.at(-1)!;
+  t.match(p.header, { type: 'preview', camera: 'cam', width: 64, height: 64, scale: 4, bitDepth: 16 });
+  t.equal(p.header.histogram.length, 256);
+  t.equal(p.payload.length, 64 * 64 * 2, 'uint16 pixels, width × height');
+  const px = new Uint16Array(p.payload.buffer.slice(p.payload.byteOffset, p.payload.byteOffset + p.payload.length));
+  const mean = px.reduce((a, b) => a + b, 0) / px.length;
+  t.ok(Math.abs(mean - p.header.mean) <= 1, `binned mean ${mean.toFixed(1)} = the frame's mean ${p.header.mean}`);
+  t.ok(Math.min(...px) >= p.header.min && Math.max(...px) <= p.header.max, "binned pixels within the frame's min and max");
+  const s = (await api(d, 'GET', '/api/status')).json;
+  const me = s.clients.find((x: any) => x.client === hello.client);
+  t.ok(me.previews >= 6, `${me.previews} previews sent`);
+  const other = s.clients.find((x: any) => x.client !== hello.client);
+  t.ok(other.previewsSkipped > 0 || other.previews < me.previews, 'the client that does not read gets fewer, counted');
+  t.equal(s.drops.frames, 0, 'storage lost no frame');
+  t.equal(s.cameras[0].dropped.total, 0);
+  t.ok(s.cameras[0].previews.produced > 0);
+  const cams = (await api(d, 'GET', '/api/instruments')).json.filter((i: any) => i.subsystem === 'camera');
+  t.match(cams, [{ id: 'cam', state: 'running', frames: { dropped: 0 } }]);
+  slow.ws.terminate();
+  c.ws.close();
+  await c.closed;
+  t.equal(await d.stop(), 0);
 });
 
 t.test('a token: demanded on every request and WebSocket; the cookie for browsers', async (t) => {

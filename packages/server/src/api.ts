@@ -71,6 +71,10 @@ export interface InstrumentView {
   commands: string[];
   /** The serial port or VISA resource it talks through, and who holds it now. */
   port?: { kind: 'serial' | 'visa'; name: string; holder: string | null };
+  /** V4's entry for an instrument V2 runs (shadow mode): the same id, its readings labelled v4-shadow. */
+  shadow?: boolean;
+  /** Cameras: frames taken, stored and lost. */
+  frames?: { acquired: number; stored: number; dropped: number };
   /** Held by the running plan (as a motor) or by a command in flight that moves it. */
   busy?: string;
   /** Last readings seen on the live stream (filled in by the server worker). */
@@ -137,6 +141,8 @@ export interface ServerWorkerOptions {
   shadowed: string[];
   /** Channels known at start, for the WebSocket hello. */
   channels: { key: string; instrument: string; channel: string; unit: string; subsystem: string }[];
+  /** Cameras whose previews may be subscribed to. */
+  cameras: string[];
   /** Per-client bytes waiting beyond which scalar batches are dropped for that client (counted). */
   maxClientBacklogBytes?: number;
   /** Largest request body accepted. */

@@ -95,6 +95,7 @@ export async function buildApp(api: DaemonApi, o: AppOptions): Promise<App> {
   const live = new LiveRows(new Set(o.shadowed));
   const hub = new Hub({
     maxBacklogBytes: o.maxClientBacklogBytes ?? 4 * 1024 * 1024,
+    cameras: o.cameras,
     onPreviewDemand: (camera, demand) =>
       void api.setPreviews(camera, demand).then((r) => {
         if (!r.ok) o.log(`daq serve: previews of ${camera}: ${r.error.message}`);
@@ -180,12 +181,18 @@ export async function buildApp(api: DaemonApi, o: AppOptions): Promise<App> {
   });
   await fastify.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
 
-  const status = async () => ({
-    ...(await api.status()),
-    name: o.name,
-    clients: hub.counts(),
-    live: { batches: live.batchesIn, rows: live.rowsIn },
-  });
+  const status = async () => {
+    const s = await api.status();
+    const clients = hub.counts();
+    return {
+      ...s,
+      // Rows not sent to slow clients are the clients' loss, not the run's: counted apart.
+      drops: { ...(s.drops as Record<string, number>), clients: clients.reduce((n, c) => n + c.rowsDropped, 0) },
+      name: o.name,
+      clients,
+      live: { batches: live.batchesIn, rows: live.rowsIn },
+    };
+  };
   const pushStatus = async () => {
     if (hub.wantsStatus()) hub.status(await status());
   };
@@ -274,7 +281,7 @@ export async function buildApp(api: DaemonApi, o: AppOptions): Promise<App> {
 
     r.get('/api/ws', { websocket: true, schema: { hide: true } }, (socket, req) => {
       const c = hub.add(socket, req.ip);
-      socket.send(JSON.stringify({ type: 'hello', client: c.id, name: o.name, channels: o.channels }));
+      socket.send(JSON.stringify({ type: 'hello', client: c.id, name: o.name, channels: o.channels, cameras: o.cameras }));
       socket.on('message', (data, isBinary) => {
         let msg: Record<string, unknown>;
         try {

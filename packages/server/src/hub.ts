@@ -49,6 +49,9 @@ interface Client {
   lastPreviewAt: Map<string, number>;
 }
 
+/** Bytes a client may have waiting and still be sent a preview (about one 512×512 preview). */
+export const PREVIEW_BACKLOG = 512 * 1024;
+
 /** A binary message: little-endian uint32 header length, JSON header, payload. */
 export function frame(header: Record<string, unknown>, payload: Uint8Array): Buffer {
   const h = Buffer.from(JSON.stringify(header));
@@ -140,6 +143,7 @@ export class Hub {
   constructor(
     private readonly options: {
       maxBacklogBytes: number;
+      cameras: readonly string[];
       /** The cameras' preview demand changed (the largest side and rate any client wants), or null for none. */
       onPreviewDemand: (camera: string, demand: { maxSide: number; maxHz: number } | null) => void;
     },
@@ -207,6 +211,9 @@ export class Hub {
     if ('previews' in msg) {
       const p = msg.previews;
       if (!Array.isArray(p) || !p.every((k) => typeof k === 'string')) return 'previews must be a list of camera ids';
+      const unknown = (p as string[]).filter((k) => !this.options.cameras.includes(k));
+      if (unknown.length)
+        return `no camera ${unknown.map((k) => JSON.stringify(k)).join(', ')}; cameras: ${this.options.cameras.join(', ') || 'none'}`;
       c.sub.previews = new Set(p as string[]);
     }
     this.updatePreviewDemand([...new Set([...before, ...c.sub.previews])]);
@@ -267,8 +274,9 @@ export class Hub {
     for (const c of this.clients.values()) {
       if (!c.sub.previews.has(p.camera)) continue;
       const last = c.lastPreviewAt.get(p.camera) ?? -Infinity;
-      // Latest only: a client still sending anything, or asked too soon for its rate, skips this one.
-      if (c.socket.bufferedAmount > 0 || now - last < 1000 / c.sub.previewHz - 2) {
+      // Latest only: a client that has not taken the last preview yet (over PREVIEW_BACKLOG
+      // waiting), or asked too soon for its rate, skips this one.
+      if (c.socket.bufferedAmount > PREVIEW_BACKLOG || now - last < 1000 / c.sub.previewHz - 2) {
         c.counts.previewsSkipped++;
         continue;
       }

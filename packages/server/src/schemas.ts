@@ -49,9 +49,10 @@ export function planSchema(): Schema {
 }
 
 /** The built-in plans and their parameters, for a client's form. */
-export function planList(): { name: string; params: { name: string; type: string; required: boolean }[] }[] {
+export function planList(): { name: string; does: string; params: { name: string; type: string; required: boolean }[] }[] {
   return Object.entries(PLAN_PARAMS).map(([name, params]) => ({
     name,
+    does: BUILTIN_PLANS[name as keyof typeof BUILTIN_PLANS].does,
     params: Object.entries(params).map(([k, p]) => ({ name: k, type: p.type, required: p.required === true })),
   }));
 }

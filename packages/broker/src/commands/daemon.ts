@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { MessagePort } from 'node:worker_threads';
 import { stringify } from 'smol-toml';
-import { ConfigError } from '@daq/core';
+import { ConfigError, shadowedInstruments } from '@daq/core';
 import { RunEngine, RunOutput, checkPlanFile, parsePlanFile, type PlanFile, type Progress, type RunResult } from '@daq/plans';
 import type {
   ApiError,
@@ -151,14 +151,19 @@ export class Daemon implements DaemonApi {
 
   async status(): Promise<Record<string, unknown>> {
     const runtime = await this.acq.runtime.status();
+    const acquisition = this.acq.progress();
+    const cameras = this.acq.cameras.reports();
+    const frames = cameras.reduce((n, c) => n + c.dropped.total, 0);
     return jsonSafe({
       session: { dir: this.acq.dir, config: this.acq.record.configFile },
-      acquisition: this.acq.progress(),
+      // What the run lost (rows on the way to disk, camera frames): 0 is the promise.
+      drops: { rows: acquisition.dropped, frames, total: acquisition.dropped + frames },
+      acquisition,
       subsystems: runtime.subsystems,
       notRun: runtime.notRun,
       serial: runtime.serial,
       visa: runtime.visa,
-      cameras: this.acq.cameras.reports(),
+      cameras,
       crashes: this.acq.crashes,
       queue: { state: this.state, waiting: this.items.length, current: this.currentView() },
       daemon: { ...this.counts },
@@ -170,6 +175,7 @@ export class Daemon implements DaemonApi {
     const configured = [...this.acq.config.v2.instruments, ...this.acq.config.v4.instruments];
     const planMotors = new Set(this.current?.engine ? this.planInstruments(this.current.item) : []);
     const out: InstrumentView[] = [];
+    const shadowed = new Set(shadowedInstruments(this.acq.config).map((i) => i.id));
     for (const sub of runtime.subsystems)
       for (const i of sub.instruments) {
         const c = configured.find((x) => x.id === i.id) as { serial_port?: string; resource?: string } | undefined;
@@ -192,6 +198,8 @@ export class Daemon implements DaemonApi {
           channels: i.channels,
           commands: i.accepts,
           port,
+          // Shadow mode: V4 runs this instrument beside V2, which owns it; its readings are v4-shadow.
+          shadow: sub.name === 'v4' && shadowed.has(i.id) ? true : undefined,
           busy: planMotors.has(i.id)
             ? `a motor of the running plan (${this.current!.item.summary})`
             : f
@@ -199,6 +207,16 @@ export class Daemon implements DaemonApi {
               : undefined,
         });
       }
+    for (const c of this.acq.cameras.reports())
+      out.push({
+        id: c.id,
+        subsystem: 'camera',
+        type: 'PVCAMInstrument',
+        state: c.state,
+        channels: [],
+        commands: [],
+        frames: { acquired: c.acquired, stored: c.stored, dropped: c.dropped.total },
+      });
     return jsonSafe(out) as InstrumentView[];
   }
 
@@ -383,18 +401,10 @@ export class Daemon implements DaemonApi {
     this.previewSubs.get(camera)?.();
     this.previewSubs.delete(camera);
     if (!options || this.closed) return ok(null);
-    const cams = this.acq.cameras as unknown as {
-      previews?: (
-        id: string,
-        o: { maxSide: number; maxHz: number },
-        cb: (p: PreviewMessage & { timestampNs: bigint | string }) => void,
-      ) => () => void;
-    };
-    if (!cams.previews) return fail(501, 'DAQ_CAMERA', 'this build has no camera previews');
     try {
       this.previewSubs.set(
         camera,
-        cams.previews(camera, options, (p) => {
+        this.acq.cameras.previews(camera, options, (p) => {
           const preview: PreviewMessage = { ...p, timestampNs: String(p.timestampNs) };
           this.post({ type: 'preview', preview }, [p.pixels.buffer as ArrayBuffer]);
         }),

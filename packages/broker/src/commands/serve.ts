@@ -93,6 +93,7 @@ export async function serveCommand(file: string | undefined, options: ServeOptio
     name: acq.config.application.name,
     shadowed: [...shadowed],
     channels,
+    cameras: acq.cameras.ids,
   };
   const worker = new Worker(entryUrl('serverWorker'), {
     name: 'daq serve',
