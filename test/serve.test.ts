@@ -6,7 +6,7 @@
 // during a plan (aborted, files closed, exit 0).
 
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -396,10 +396,30 @@ t.test('daq serve on loopback: routes, refusals, streams and a queue run', async
     await until('no clients', async () => (await api(d, 'GET', '/api/status')).json.clients.length === 0 || undefined);
   });
 
+  t.test('driven from Python (requests, websocket-client) as docs/daemon.md shows', async (t) => {
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        '/usr/bin/python3',
+        [join(root, 'test/fixtures/clients/daemon_client.py'), d.url],
+        { timeout: 120_000 },
+        (e, stdout, stderr) => (e ? reject(new Error(`${e.message}\n${stderr}`)) : resolve(stdout)),
+      ),
+    );
+    const r = JSON.parse(out.trim().split('\n').at(-1)!);
+    t.same(r.subsystems, ['v2', 'v4']);
+    t.ok(Math.abs(r.moved - 45) < 0.05, `moved to ${r.moved}`);
+    t.same(r.refused, [404, 'DAQ_UNKNOWN_INSTRUMENT']);
+    t.ok(r.hello_channels.includes('pm.power'));
+    t.same(r.documents, { start: 1, descriptor: 1, event: 7, stop: 1 }, 'every document of the run, live');
+    t.equal(r.stop, 'success');
+    t.ok(r.scalar_rows > 0, `${r.scalar_rows} pm.power rows in ${r.scalar_batches} batches`);
+    t.match(r.history.at(-1), [r.item, 'success', 7]);
+  });
+
   t.test('stops cleanly', async (t) => {
     t.equal(await d.stop(), 0);
     const serveJson = JSON.parse(await readFile(join(tmp, 'loopback', 'serve.json'), 'utf8'));
-    t.equal(serveJson.history.length, 2);
+    t.equal(serveJson.history.length, 3);
     const run = JSON.parse(await readFile(join(tmp, 'loopback', 'run.json'), 'utf8'));
     t.equal(run.status, 'completed');
   });
