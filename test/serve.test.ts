@@ -206,6 +206,11 @@ t.test('daq serve on loopback: routes, refusals, streams and a queue run', async
     const origin = await api(d, 'POST', '/api/instruments/rot/commands/home', {}, { origin: 'http://evil.example' });
     t.equal(origin.status, 403);
     t.match(origin.json.error.message, /Origin "http:\/\/evil\.example" is not this daemon's/);
+    await t.rejects(
+      client(d.url, { origin: 'http://evil.example' }).open,
+      /HTTP 403/,
+      "a WebSocket opened by another site's page is refused",
+    );
     const sameOrigin = await api(d, 'GET', '/api/status', undefined, { origin: `http://127.0.0.1:${d.port}` });
     t.equal(sameOrigin.status, 200, 'the page itself may call the API');
     for (const path of [
