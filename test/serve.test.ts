@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tableFromIPC } from 'apache-arrow';
 import WebSocket from 'ws';
-import { main, type CliIo } from '@daq/broker';
+import { formatInspect, inspectPath, main, type CliIo } from '@daq/broker';
 import { documentErrors, type Document } from '@daq/plans';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
 
@@ -427,6 +427,19 @@ t.test('daq serve on loopback: routes, refusals, streams and a queue run', async
     t.equal(serveJson.history.length, 3);
     const run = JSON.parse(await readFile(join(tmp, 'loopback', 'run.json'), 'utf8'));
     t.equal(run.status, 'completed');
+    // daq inspect on the session lists its plan runs, and on a plan run shows its record.
+    const session = await inspectPath(join(tmp, 'loopback'));
+    t.same(
+      session.planRuns!.map((p) => [p.dir, p.exitStatus]),
+      [
+        ['001-scan', 'success'],
+        ['002-scan', 'abort'],
+        ['003-scan', 'success'],
+      ],
+    );
+    t.match(formatInspect('s', session), /plan run plans\/002-scan: scan abort \(beam dump\): \d+ of 40 points, 0 skipped/);
+    const one = await inspectPath(join(tmp, 'loopback', 'plans', '001-scan'));
+    t.match(formatInspect('p', one), /plan: scan success: 30 of 30 points, 0 skipped, 0 suspensions/);
   });
 });
 

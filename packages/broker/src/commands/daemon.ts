@@ -482,10 +482,24 @@ export class Daemon implements DaemonApi {
     }
     this.current = undefined;
     const h = entry(result ?? { exitStatus: 'fail', reason: error ?? 'the plan did not start', uid: current.uid }, dir);
-    await writeFile(
-      join(dir, 'plan.json'),
-      `${JSON.stringify({ format: 'daq-plan/1', ...h, absDir: undefined, plan: pf.plan.name, args: pf.plan.args, points: pf.plan.total, files: output.counts.files }, null, 2)}\n`,
-    );
+    // The same record as `daq plan run` writes (daq inspect reads it), plus the queue item.
+    const record = {
+      format: 'daq-plan/1',
+      uid: h.uid,
+      plan: pf.plan.name,
+      args: pf.plan.args,
+      queueItem: item.id,
+      points: pf.plan.total,
+      events: h.events,
+      exitStatus: h.exitStatus,
+      reason: h.reason,
+      skipped: result?.skipped ?? [],
+      suspensions: result?.suspensions ?? [],
+      startedAt: h.startedAt,
+      endedAt: h.endedAt,
+      files: output.counts.files,
+    };
+    await writeFile(join(dir, 'plan.json'), `${JSON.stringify(jsonSafe(record), null, 2)}\n`);
     this.done.push(h);
     this.changed('run');
   }

@@ -47,6 +47,8 @@ export interface PlanSummary {
 export interface InspectResult {
   run?: RunRecord;
   plan?: PlanSummary;
+  /** A daq serve session's plan runs (plans/NNN-name/plan.json), in order. */
+  planRuns?: (PlanSummary & { dir: string })[];
   /** shadow.json of a run in shadow mode. */
   shadow?: ShadowReport;
   files: FileSummary[];
@@ -66,12 +68,22 @@ export async function inspectPath(path: string): Promise<InspectResult> {
   let run: RunRecord | undefined;
   let shadow: ShadowReport | undefined;
   let plan: PlanSummary | undefined;
+  let planRuns: InspectResult['planRuns'];
   let files: string[];
   if (info.isDirectory()) {
     const names = await readdir(path);
     if (names.includes('run.json')) run = JSON.parse(await readFile(join(path, 'run.json'), 'utf8')) as RunRecord;
     if (names.includes('shadow.json')) shadow = JSON.parse(await readFile(join(path, 'shadow.json'), 'utf8')) as ShadowReport;
     if (names.includes('plan.json')) plan = JSON.parse(await readFile(join(path, 'plan.json'), 'utf8')) as PlanSummary;
+    if (names.includes('plans')) {
+      planRuns = [];
+      for (const dir of (await readdir(join(path, 'plans'))).sort())
+        try {
+          planRuns.push({ ...(JSON.parse(await readFile(join(path, 'plans', dir, 'plan.json'), 'utf8')) as PlanSummary), dir });
+        } catch {
+          // A plan run cut off before its record was written: its documents are still there.
+        }
+    }
     files = names
       .filter((n) => /\.(arrows|arrow|feather)$/.test(n))
       .sort()
@@ -82,6 +94,7 @@ export async function inspectPath(path: string): Promise<InspectResult> {
     run,
     ...(shadow ? { shadow } : {}),
     ...(plan ? { plan } : {}),
+    ...(planRuns ? { planRuns } : {}),
     files: [],
     rows: 0,
     channels: [],
@@ -175,15 +188,6 @@ export function formatInspect(path: string, r: InspectResult): string {
       if (s.flushErrors) out.push(`  write errors: ${s.flushErrors} (last: ${s.lastError})`);
     }
     for (const sub of run.subsystems ?? []) for (const c of sub.crashes) out.push(`  ${sub.name} crashed at ${c.at}: ${c.cause}`);
-    if (r.plan) {
-      const p = r.plan;
-      out.push(
-        `  plan: ${p.plan} ${p.exitStatus}${p.reason ? ` (${p.reason})` : ''}: ${p.events} of ${p.points ?? '?'} points, ${p.skipped.length} skipped, ${p.suspensions.length} suspensions (documents.jsonl, uid ${p.uid})`,
-      );
-      for (const s of p.skipped) out.push(`    skipped point ${s.point}: ${s.error}`);
-      for (const s of p.suspensions)
-        out.push(`    suspended at point ${s.point} for ${s.until ? (s.until - s.since).toFixed(1) : '?'} s: ${s.suspender}`);
-    }
     for (const i of run.instruments ?? []) if (i.note) out.push(`  ${i.id}: ${i.note}`);
     // Frame files can be large: their counts come from run.json (inspect one file to read it).
     for (const c of Object.values(run.streams?.frames ?? {})) {
@@ -197,6 +201,20 @@ export function formatInspect(path: string, r: InspectResult): string {
       if (c.error) out.push(`    error: ${c.error}`);
     }
   }
+  if (r.plan) {
+    const p = r.plan;
+    out.push(
+      `  plan: ${p.plan} ${p.exitStatus}${p.reason ? ` (${p.reason})` : ''}: ${p.events} of ${p.points ?? '?'} points, ${p.skipped.length} skipped, ${p.suspensions.length} suspensions (documents.jsonl, uid ${p.uid})`,
+    );
+    for (const s of p.skipped) out.push(`    skipped point ${s.point}: ${s.error}`);
+    for (const s of p.suspensions)
+      out.push(`    suspended at point ${s.point} for ${s.until ? (s.until - s.since).toFixed(1) : '?'} s: ${s.suspender}`);
+  }
+  // A daq serve session: its queue's plan runs, one directory each under plans/.
+  for (const p of r.planRuns ?? [])
+    out.push(
+      `  plan run plans/${p.dir}: ${p.plan} ${p.exitStatus}${p.reason ? ` (${p.reason})` : ''}: ${p.events} of ${p.points ?? '?'} points, ${p.skipped.length} skipped, ${p.suspensions.length} suspensions`,
+    );
   if (r.shadow) out.push(...formatShadow(r.shadow.instruments, { final: r.shadow.final }));
   for (const f of r.files) {
     out.push(
