@@ -12,6 +12,7 @@ import { ringBenchmark } from './ring.js';
 import { cameraBenchmark } from './camera.js';
 import { shadowBenchmark } from './shadow.js';
 import { plansBenchmark } from './plans.js';
+import { serveBenchmark } from './serve.js';
 
 /** Every benchmark subject; each issue that adds one registers it here. */
 const BENCHMARKS: Benchmark[] = [
@@ -21,6 +22,7 @@ const BENCHMARKS: Benchmark[] = [
   cameraBenchmark,
   shadowBenchmark,
   plansBenchmark,
+  serveBenchmark,
 ];
 
 function markdown(results: BenchResult[], machine: ReturnType<typeof describeMachine>, quick: boolean): string {

@@ -133,9 +133,9 @@ export async function serveCommand(file: string | undefined, options: ServeOptio
   const closed = new Promise<void>((resolve) => worker.on('message', (m: { type?: string }) => m.type === 'closed' && resolve()));
   if (ready.type === 'listening') {
     worker.postMessage({ type: 'close' });
-    await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 5000).unref())]);
   }
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 2000).unref())]);
   if (worker.threadId !== -1) await worker.terminate();
   api.port1.close();
   events.port1.close();
