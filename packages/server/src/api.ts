@@ -84,6 +84,8 @@ export interface InstrumentView {
 /** A downscaled camera frame for the live view (pixels uint16, row-major). */
 export interface PreviewMessage {
   camera: string;
+  /** The size asked for (the preview's longer side is at most this): which clients get it. */
+  maxSide: number;
   frameIndex: number;
   timestampNs: string;
   width: number;
@@ -115,8 +117,8 @@ export interface DaemonApi {
   history(): Promise<HistoryEntry[]>;
   /** The directory (absolute) of a finished run, by its uid. */
   runDir(uid: string): Promise<ApiResult<{ dir: string; entry: HistoryEntry }>>;
-  /** Previews wanted of a camera (the largest side and rate any client asks for), or none (null). */
-  setPreviews(camera: string, options: { maxSide: number; maxHz: number } | null): Promise<ApiResult<null>>;
+  /** The previews wanted of a camera: each size some client asks for, at the fastest rate asked (none: []). */
+  setPreviews(camera: string, demand: { maxSide: number; maxHz: number }[]): Promise<ApiResult<null>>;
 }
 
 /** What the main thread posts to the server worker, once per batch, document or preview. */

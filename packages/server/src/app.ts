@@ -342,7 +342,7 @@ export async function buildApp(api: DaemonApi, o: AppOptions): Promise<App> {
       const last: Record<string, { value: number; time: number }> = {};
       for (const ch of i.channels)
         for (const sub of ['v2', 'v4', 'v4-shadow']) {
-          const l = live.last.get(`${i.id}.${ch.channel}|${sub}`);
+          const l = live.last(`${i.id}.${ch.channel}`, sub);
           if (l) last[sub === 'v4-shadow' ? `${ch.channel}@v4-shadow` : ch.channel] = { value: l.value, time: l.time };
         }
       return { ...i, last };

@@ -4,16 +4,30 @@
 // counted), a preview is sent only when the client has caught up and at its rate, so a slow
 // client costs itself and never the acquisition. Nothing here can block the main thread.
 
-import { tableFromArrays, tableFromIPC, tableToIPC } from 'apache-arrow';
+import {
+  Dictionary,
+  Int32,
+  Table,
+  Utf8,
+  makeData,
+  makeVector,
+  tableFromIPC,
+  tableToIPC,
+  vectorFromArray,
+  type Vector,
+} from 'apache-arrow';
 import type { WebSocket } from 'ws';
 import type { PreviewMessage, ServerEvent } from './api.js';
 
-/** Rows of the live stream, in arrival order. */
+/**
+ * Rows of the live stream, in arrival order. Keys and subsystems are ids into LiveRows' tables,
+ * so filtering and encoding never build strings per row.
+ */
 export interface Rows {
   tsNs: BigInt64Array;
-  key: string[];
+  keyId: Int32Array;
   value: Float64Array;
-  subsystem: string[];
+  subsystemId: Int32Array;
 }
 
 export interface Subscription {
@@ -62,82 +76,165 @@ export function frame(header: Record<string, unknown>, payload: Uint8Array): Buf
   return out;
 }
 
-/** Turns main-thread batches into rows; the last value of each channel is kept for the instrument panel. */
+const SUBSYSTEMS = ['v2', 'v4', 'v4-shadow'];
+
+/**
+ * Turns main-thread batches into rows, with every `instrument.channel` key seen numbered once;
+ * the last value of each channel is kept for the instrument panel.
+ */
 export class LiveRows {
-  readonly last = new Map<string, { value: number; time: number; subsystem: string }>();
+  /** Every key seen, by id. */
+  readonly keys: string[] = [];
+  readonly subsystems = [...SUBSYSTEMS];
+  private readonly keyIds = new Map<string, Map<string, number>>();
+  private keysVector: { length: number; vector: Vector<Utf8> } | undefined;
+  private readonly subsystemsVector = vectorFromArray(this.subsystems, new Utf8());
+  private readonly lastValue = new Map<number, { value: number; tsNs: bigint }>();
   rowsIn = 0;
   batchesIn = 0;
   constructor(private readonly shadowed: ReadonlySet<string>) {}
+
+  keyId(instrument: string, channel: string): number {
+    let byChannel = this.keyIds.get(instrument);
+    if (!byChannel) this.keyIds.set(instrument, (byChannel = new Map()));
+    let id = byChannel.get(channel);
+    if (id === undefined) {
+      id = this.keys.length;
+      this.keys.push(`${instrument}.${channel}`);
+      byChannel.set(channel, id);
+    }
+    return id;
+  }
+
+  private subsystemId(name: string): number {
+    let i = this.subsystems.indexOf(name);
+    if (i < 0) i = this.subsystems.push(name) - 1;
+    return i;
+  }
+
+  /** The last value of a channel from a subsystem, with its time in epoch seconds. */
+  last(key: string, subsystem: string): { value: number; time: number } | undefined {
+    const [instrument, ...rest] = key.split('.');
+    const id = this.keyIds.get(instrument!)?.get(rest.join('.'));
+    const sub = this.subsystems.indexOf(subsystem);
+    const l = id === undefined || sub < 0 ? undefined : this.lastValue.get(id * 8 + sub);
+    return l && { value: l.value, time: Number(l.tsNs / 1000n) / 1e6 };
+  }
 
   fromEvent(e: Extract<ServerEvent, { type: 'measurements' | 'arrow' }>): Rows {
     this.batchesIn++;
     let rows: Rows;
     if (e.type === 'measurements') {
       const n = e.items.length;
+      const sub = this.subsystemId(e.subsystem);
       rows = {
         tsNs: new BigInt64Array(n),
-        key: new Array(n),
+        keyId: new Int32Array(n),
         value: new Float64Array(n),
-        subsystem: new Array(n).fill(e.subsystem),
+        subsystemId: new Int32Array(n).fill(sub),
       };
-      e.items.forEach((m, i) => {
+      for (let i = 0; i < n; i++) {
+        const m = e.items[i]!;
         rows.tsNs[i] = m.timestampNs;
-        rows.key[i] = `${m.instrument}.${m.channel}`;
+        rows.keyId[i] = this.keyId(m.instrument, m.channel);
         rows.value[i] = m.value;
-      });
+      }
     } else {
       const t = tableFromIPC(e.bytes);
       const n = t.numRows;
-      rows = { tsNs: new BigInt64Array(n), key: new Array(n), value: new Float64Array(n), subsystem: new Array(n) };
-      const ts = t.getChild('timestamp')!;
-      const inst = t.getChild('instrument')!;
-      const ch = t.getChild('channel')!;
-      const val = t.getChild('value')!;
-      let i = 0;
-      for (const d of ts.data) {
-        const v = d.values as BigInt64Array;
-        rows.tsNs.set(v.subarray(d.offset, d.offset + d.length), i);
-        i += d.length;
-      }
-      for (let r = 0; r < n; r++) {
-        const id = inst.get(r) as string;
-        rows.key[r] = `${id}.${ch.get(r) as string}`;
-        rows.value[r] = (val.get(r) as number | null) ?? Number.NaN;
-        rows.subsystem[r] = this.shadowed.has(id) ? 'v4-shadow' : e.subsystem;
+      rows = { tsNs: new BigInt64Array(n), keyId: new Int32Array(n), value: new Float64Array(n), subsystemId: new Int32Array(n) };
+      const own = this.subsystemId(e.subsystem);
+      const shadow = this.subsystemId('v4-shadow');
+      let at = 0;
+      // Per record batch: the dictionaries' indices, resolved once per distinct (instrument, channel).
+      for (const b of t.batches) {
+        const ts = b.getChild('timestamp')!.data[0]!;
+        const inst = b.getChild('instrument')!.data[0]!;
+        const ch = b.getChild('channel')!.data[0]!;
+        const val = b.getChild('value')!;
+        const instIdx = inst.values as Int32Array;
+        const chIdx = ch.values as Int32Array;
+        const pair = new Map<number, { key: number; sub: number }>();
+        for (let r = 0; r < b.numRows; r++) {
+          const code = instIdx[inst.offset + r]! * 65536 + chIdx[ch.offset + r]!;
+          let k = pair.get(code);
+          if (!k) {
+            const id = inst.dictionary!.get(instIdx[inst.offset + r]!) as string;
+            k = {
+              key: this.keyId(id, ch.dictionary!.get(chIdx[ch.offset + r]!) as string),
+              sub: this.shadowed.has(id) ? shadow : own,
+            };
+            pair.set(code, k);
+          }
+          rows.tsNs[at + r] = (ts.values as BigInt64Array)[ts.offset + r]!;
+          rows.keyId[at + r] = k.key;
+          rows.subsystemId[at + r] = k.sub;
+          rows.value[at + r] = (val.get(r) as number | null) ?? Number.NaN;
+        }
+        at += b.numRows;
       }
     }
-    this.rowsIn += rows.key.length;
-    for (let i = 0; i < rows.key.length; i++)
-      this.last.set(`${rows.key[i]}|${rows.subsystem[i]}`, {
-        value: rows.value[i]!,
-        time: Number(rows.tsNs[i]! / 1000n) / 1e6,
-        subsystem: rows.subsystem[i]!,
-      });
+    this.rowsIn += rows.keyId.length;
+    for (let i = 0; i < rows.keyId.length; i++)
+      this.lastValue.set(rows.keyId[i]! * 8 + rows.subsystemId[i]!, { value: rows.value[i]!, tsNs: rows.tsNs[i]! });
     return rows;
   }
-}
 
-function encodeRows(rows: Rows, keep: (i: number) => boolean): { bytes: Uint8Array; rows: number } {
-  const idx: number[] = [];
-  for (let i = 0; i < rows.key.length; i++) if (keep(i)) idx.push(i);
-  const n = idx.length;
-  const time = new Float64Array(n);
-  const tsNs = new BigInt64Array(n);
-  const value = new Float64Array(n);
-  const key: string[] = new Array(n);
-  const subsystem: string[] = new Array(n);
-  idx.forEach((i, j) => {
-    tsNs[j] = rows.tsNs[i]!;
-    time[j] = Number(rows.tsNs[i]! / 1000n) / 1e6;
-    value[j] = rows.value[i]!;
-    key[j] = rows.key[i]!;
-    subsystem[j] = rows.subsystem[i]!;
-  });
-  return { bytes: tableToIPC(tableFromArrays({ time, ts_ns: tsNs, key, value, subsystem }), 'stream'), rows: n };
+  /**
+   * The rows whose key `keep` allows (a mask over key ids; undefined keeps all) as an Arrow IPC
+   * stream: time, ts_ns, key and subsystem (dictionary-encoded, the dictionaries every key and
+   * subsystem seen so far), value.
+   */
+  encode(rows: Rows, keep: Uint8Array | undefined): { bytes: Uint8Array; rows: number } {
+    const all = rows.keyId.length;
+    let n = all;
+    if (keep) {
+      n = 0;
+      for (let i = 0; i < all; i++) n += keep[rows.keyId[i]!]!;
+    }
+    const time = new Float64Array(n);
+    const tsNs = new BigInt64Array(n);
+    const value = new Float64Array(n);
+    const key = new Int32Array(n);
+    const subsystem = new Int32Array(n);
+    for (let i = 0, j = 0; i < all; i++) {
+      if (keep && !keep[rows.keyId[i]!]) continue;
+      const ts = rows.tsNs[i]!;
+      tsNs[j] = ts;
+      time[j] = Number(ts / 1000n) / 1e6;
+      value[j] = rows.value[i]!;
+      key[j] = rows.keyId[i]!;
+      subsystem[j] = rows.subsystemId[i]!;
+      j++;
+    }
+    if (this.keysVector?.length !== this.keys.length)
+      this.keysVector = { length: this.keys.length, vector: vectorFromArray(this.keys, new Utf8()) };
+    const dict = (id: number, indices: Int32Array, dictionary: Vector<Utf8>) =>
+      makeVector(
+        makeData({ type: new Dictionary(new Utf8(), new Int32(), id), length: n, nullCount: 0, data: indices, dictionary }),
+      );
+    const table = new Table({
+      time: makeVector(time),
+      ts_ns: makeVector(tsNs),
+      key: dict(0, key, this.keysVector.vector),
+      value: makeVector(value),
+      subsystem: dict(1, subsystem, this.subsystemsVector),
+    });
+    return { bytes: tableToIPC(table, 'stream'), rows: n };
+  }
+
+  /** A mask over key ids for a set of keys. */
+  mask(keys: ReadonlySet<string>): Uint8Array {
+    const m = new Uint8Array(this.keys.length);
+    for (let i = 0; i < this.keys.length; i++) if (keys.has(this.keys[i]!)) m[i] = 1;
+    return m;
+  }
 }
 
 export class Hub {
   private readonly clients = new Map<number, Client>();
+  /** The preview demand last asked of the main thread, per camera. */
+  private readonly demand = new Map<string, string>();
   private nextId = 1;
 
   constructor(
@@ -145,7 +242,7 @@ export class Hub {
       maxBacklogBytes: number;
       cameras: readonly string[];
       /** The cameras' preview demand changed (the largest side and rate any client wants), or null for none. */
-      onPreviewDemand: (camera: string, demand: { maxSide: number; maxHz: number } | null) => void;
+      onPreviewDemand: (camera: string, demand: { maxSide: number; maxHz: number }[]) => void;
     },
   ) {}
 
@@ -220,22 +317,24 @@ export class Hub {
     return undefined;
   }
 
+  /** Per camera, each preview size some client wants, at the fastest rate any of them asks. */
   private updatePreviewDemand(cameras: string[]): void {
     for (const cam of cameras) {
-      let maxSide = 0;
-      let maxHz = 0;
+      const bySide = new Map<number, number>();
       for (const c of this.clients.values())
-        if (c.sub.previews.has(cam)) {
-          maxSide = Math.max(maxSide, c.sub.previewMaxSide);
-          maxHz = Math.max(maxHz, c.sub.previewHz);
-        }
-      this.options.onPreviewDemand(cam, maxHz > 0 ? { maxSide, maxHz } : null);
+        if (c.sub.previews.has(cam))
+          bySide.set(c.sub.previewMaxSide, Math.max(bySide.get(c.sub.previewMaxSide) ?? 0, c.sub.previewHz));
+      const demand = [...bySide].map(([maxSide, maxHz]) => ({ maxSide, maxHz })).sort((a, b) => a.maxSide - b.maxSide);
+      const key = JSON.stringify(demand);
+      if (this.demand.get(cam) === key) continue;
+      this.demand.set(cam, key);
+      this.options.onPreviewDemand(cam, demand);
     }
   }
 
   /** Sends rows to every client subscribed to any of their channels; identical subscriptions share one encoding. */
-  scalars(rows: Rows): void {
-    if (rows.key.length === 0) return;
+  scalars(live: LiveRows, rows: Rows): void {
+    if (rows.keyId.length === 0) return;
     const encoded = new Map<string, { bytes: Buffer; rows: number }>();
     for (const c of this.clients.values()) {
       const s = c.sub.scalars;
@@ -243,7 +342,7 @@ export class Hub {
       const cacheKey = s === '*' ? '*' : [...s].sort().join('\n');
       let e = encoded.get(cacheKey);
       if (!e) {
-        const out = s === '*' ? encodeRows(rows, () => true) : encodeRows(rows, (i) => s.has(rows.key[i]!));
+        const out = live.encode(rows, s === '*' ? undefined : live.mask(s));
         e = { bytes: frame({ type: 'scalars', rows: out.rows }, out.bytes), rows: out.rows };
         encoded.set(cacheKey, e);
       }
@@ -272,7 +371,7 @@ export class Hub {
     let bytes: Buffer | undefined;
     const now = performance.now();
     for (const c of this.clients.values()) {
-      if (!c.sub.previews.has(p.camera)) continue;
+      if (!c.sub.previews.has(p.camera) || c.sub.previewMaxSide !== p.maxSide) continue;
       const last = c.lastPreviewAt.get(p.camera) ?? -Infinity;
       // Latest only: a client that has not taken the last preview yet (over PREVIEW_BACKLOG
       // waiting), or asked too soon for its rate, skips this one.

@@ -34,7 +34,7 @@ try {
     switch (e.type) {
       case 'measurements':
       case 'arrow':
-        app.hub.scalars(app.live.fromEvent(e));
+        app.hub.scalars(app.live, app.live.fromEvent(e));
         break;
       case 'document':
         app.hub.document(e.name, e.doc);

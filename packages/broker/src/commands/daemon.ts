@@ -120,7 +120,8 @@ export class Daemon implements DaemonApi {
   private nextItem = 1;
   /** Commands from the API in flight per instrument (a second one waits for none: it is refused). */
   private readonly inFlight = new Map<string, { command: string; since: number }>();
-  private readonly previewSubs = new Map<string, () => void>();
+  /** Per camera, the preview subscriptions by "maxSide@maxHz". */
+  private readonly previewSubs = new Map<string, Map<string, () => void>>();
   private runner: Promise<void> | undefined;
   private closed = false;
   readonly counts = { batchesPosted: 0, documentsPosted: 0, previewsPosted: 0 };
@@ -397,18 +398,26 @@ export class Daemon implements DaemonApi {
     return ok({ dir: absDir, entry: jsonSafe(entry) as HistoryEntry });
   }
 
-  async setPreviews(camera: string, options: { maxSide: number; maxHz: number } | null): Promise<ApiResult<null>> {
-    this.previewSubs.get(camera)?.();
-    this.previewSubs.delete(camera);
-    if (!options || this.closed) return ok(null);
+  async setPreviews(camera: string, demand: { maxSide: number; maxHz: number }[]): Promise<ApiResult<null>> {
+    const subs = this.previewSubs.get(camera) ?? new Map<string, () => void>();
+    this.previewSubs.set(camera, subs);
+    const wanted = new Map(demand.map((d) => [`${d.maxSide}@${d.maxHz}`, d]));
+    for (const [k, off] of subs)
+      if (!wanted.has(k)) {
+        off();
+        subs.delete(k);
+      }
+    if (this.closed) return ok(null);
     try {
-      this.previewSubs.set(
-        camera,
-        this.acq.cameras.previews(camera, options, (p) => {
-          const preview: PreviewMessage = { ...p, timestampNs: String(p.timestampNs) };
-          this.post({ type: 'preview', preview }, [p.pixels.buffer as ArrayBuffer]);
-        }),
-      );
+      for (const [k, d] of wanted)
+        if (!subs.has(k))
+          subs.set(
+            k,
+            this.acq.cameras.previews(camera, d, (p) => {
+              const preview: PreviewMessage = { ...p, maxSide: d.maxSide, timestampNs: String(p.timestampNs) };
+              this.post({ type: 'preview', preview }, [p.pixels.buffer as ArrayBuffer]);
+            }),
+          );
       return ok(null);
     } catch (e) {
       return { ok: false, error: apiError(e) };
@@ -511,7 +520,7 @@ export class Daemon implements DaemonApi {
     this.current?.engine.abort(reason);
     await this.runner;
     this.closed = true;
-    for (const off of this.previewSubs.values()) off();
+    for (const subs of this.previewSubs.values()) for (const off of subs.values()) off();
     this.previewSubs.clear();
   }
 
