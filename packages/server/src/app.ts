@@ -18,6 +18,8 @@ import { ROUTE_SCHEMAS, planList } from './schemas.js';
 export interface AppOptions extends ServerWorkerOptions {
   /** Refusals and failures, one line each (never a token). */
   log: (line: string) => void;
+  /** The server thread's scheduling priority (nice), for the status. */
+  priority?: { nice: number } | { nice: null; why: string };
 }
 
 export interface App {
@@ -191,6 +193,7 @@ export async function buildApp(api: DaemonApi, o: AppOptions): Promise<App> {
       name: o.name,
       clients,
       live: { batches: live.batchesIn, rows: live.rowsIn },
+      server: { priority: o.priority ?? null },
     };
   };
   const pushStatus = async () => {

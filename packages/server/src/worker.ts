@@ -3,6 +3,8 @@
 // thread's events (scalar batches, documents, previews) out to the WebSocket clients.
 // Started by the broker's `daq serve`; stops when the main thread posts { type: 'close' }.
 
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
@@ -19,8 +21,25 @@ const api = Comlink.wrap<DaemonApi>(nodeEndpoint(apiPort));
 const log = (line: string) => parentPort!.postMessage({ type: 'log', line });
 
 const ready = (r: ServerReady) => parentPort!.postMessage(r);
+
+/**
+ * The server is the daemon's least urgent thread: on a machine short of CPU the acquisition's
+ * threads run first, and a client that then gets its rows late or not at all is counted
+ * (rowsDropped), never the run. Linux lets a thread lower its own priority (nice +10) without
+ * privileges; elsewhere, or when refused, it keeps the default and says why in the status.
+ */
+function lowerPriority(): { nice: number } | { nice: null; why: string } {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    setPriority(tid, 10);
+    return { nice: getPriority(tid) };
+  } catch (e) {
+    return { nice: null, why: (e as Error).message };
+  }
+}
+const priority = lowerPriority();
 try {
-  const app = await buildApp(api as unknown as DaemonApi, { ...options, log });
+  const app = await buildApp(api as unknown as DaemonApi, { ...options, log, priority });
   let statusDue = false;
   const statusSoon = () => {
     if (statusDue) return;
