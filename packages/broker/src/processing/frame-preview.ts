@@ -8,7 +8,7 @@
 // spots) must still show the spots, and its bins' mean stays the frame's mean.
 
 import { DaqError } from '@daq/core';
-import { VALUES, checkHistogramArgs, statsFromCounts, type FrameStats } from './frame-stats.js';
+import { VALUES, checkHistogramArgs, countValues, statsFromCounts, type FrameStats } from './frame-stats.js';
 
 /** Bins of a preview's histogram, equal-width over [0, 2^bitDepth) for every bit depth. */
 export const PREVIEW_BINS = 256;
@@ -81,16 +81,7 @@ export function computeFramePreview(
   if (scale === 1) {
     // Nothing to bin: a copy and the counting pass (a bin loop of one pixel is ~5x slower, measured).
     out = p.slice();
-    const n = p.length;
-    const n4 = n - (n & 3);
-    let i = 0;
-    for (; i < n4; i += 4) {
-      h[p[i]!]!++;
-      h[p[i + 1]!]!++;
-      h[p[i + 2]!]!++;
-      h[p[i + 3]!]!++;
-    }
-    for (; i < n; i++) h[p[i]!]!++;
+    countValues(h, p);
   } else {
     out = new Uint16Array(ow * oh);
     // Sums of the current row of bins: at most scale² · 65535, exact in a double. Per pixel: one

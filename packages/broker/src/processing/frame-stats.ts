@@ -55,9 +55,14 @@ export function computeFrameStats(pixels: Uint16Array, bitDepth: number, bins: n
   }
 
   counts.fill(0);
-  const h = counts;
-  const p = pixels;
+  countValues(counts, pixels);
+  return statsFromCounts(counts, n, bitDepth, bins);
+}
+
+/** Adds each pixel's value to its count in `h` (65 536 entries). */
+export function countValues(h: Uint32Array, p: Uint16Array): void {
   // Unrolled by four: independent increments overlap (measured ~25% faster than the plain loop).
+  const n = p.length;
   const n4 = n - (n & 3);
   let i = 0;
   for (; i < n4; i += 4) {
@@ -67,7 +72,6 @@ export function computeFrameStats(pixels: Uint16Array, bitDepth: number, bins: n
     h[p[i + 3]!]!++;
   }
   for (; i < n; i++) h[p[i]!]!++;
-  return statsFromCounts(h, n, bitDepth, bins);
 }
 
 /**
