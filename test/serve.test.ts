@@ -22,6 +22,8 @@ const before = handleSnapshot();
 t.setTimeout(240_000);
 const root = fileURLToPath(new URL('../', import.meta.url));
 const BENCH = join(root, 'examples/polarization-scan.toml');
+/** The polarization bench with a simulated camera beside it. */
+const BENCH_CAMERA = join(root, 'test/fixtures/serve-bench.toml');
 const tmp = await mkdtemp(join(tmpdir(), 'daq-serve-'));
 t.teardown(() => rm(tmp, { recursive: true, force: true }));
 
@@ -130,7 +132,7 @@ function client(url: string, headers: Record<string, string> = {}) {
 const SLOW_SCAN = { plan: 'scan', detectors: ['pm'], motor: 'rot', start: 0, stop: 90, num: 30, settle_ms: 100 };
 
 t.test('daq serve on loopback: routes, refusals, streams and a queue run', async (t) => {
-  const d = await serve(['--listen', '127.0.0.1:0'], join(tmp, 'loopback'));
+  const d = await serve(['--listen', '127.0.0.1:0'], join(tmp, 'loopback'), BENCH_CAMERA);
   t.teardown(() => d.stop());
   t.match(d.stderr(), /daq serve: listening on http:\/\/127\.0\.0\.1:\d+\//);
   t.notMatch(d.stderr(), /token/i, 'no token on loopback unless one is given');
@@ -147,12 +149,12 @@ t.test('daq serve on loopback: routes, refusals, streams and a queue run', async
     );
     t.ok(s.json.serial.length >= 2, 'serial ports and their holders are listed');
     t.match(s.json.queue, { state: 'idle', waiting: 0, current: null });
-    t.equal(s.json.name, 'polarization-scan');
+    t.equal(s.json.name, 'polarization-bench');
     const inst = await until('last values', async () => {
       const r = await api(d, 'GET', '/api/instruments');
       return r.json.find((i: any) => i.id === 'pm')?.last?.power ? r.json : undefined;
     });
-    t.same(inst.map((i: any) => i.id).sort(), ['laser', 'pm', 'rot']);
+    t.same(inst.map((i: any) => i.id).sort(), ['cam', 'laser', 'pm', 'rot']);
     const rot = inst.find((i: any) => i.id === 'rot');
     t.match(rot, { subsystem: 'v2', type: 'Elliptec', port: { kind: 'serial' } });
     t.ok(rot.commands.includes('moveAbs'));
@@ -378,6 +380,58 @@ t.test('daq serve on loopback: routes, refusals, streams and a queue run', async
     await c.closed;
   });
 
+  t.test('camera previews: the latest frame, downscaled, at a bounded rate; a slow client gets fewer', async (t) => {
+    const c = client(d.url);
+    await c.open;
+    const hello = await until('hello', async () => c.text.find((m) => m.type === 'hello'));
+    t.same(hello.cameras, ['cam']);
+    c.send({ op: 'subscribe', previews: ['nocam'] });
+    await until('an error', async () => c.text.find((m) => m.type === 'error'));
+    t.match(c.text.find((m) => m.type === 'error').message, /no camera "nocam"; cameras: cam/);
+    c.send({ op: 'subscribe', previews: ['cam'], previewMaxSide: 64, previewHz: 5 });
+    const slow = client(d.url);
+    await slow.open;
+    // Full-size previews (128 KiB each) to a client that stops reading: once its socket's
+    // buffers are full, the daemon skips its previews and counts them.
+    slow.send({ op: 'subscribe', previews: ['cam'], previewMaxSide: 256, previewHz: 30 });
+    await until('the slow client subscribed', async () => slow.text.length > 0 || undefined);
+    (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    await until('previews', async () => c.binary.filter((m) => m.header.type === 'preview').length >= 6 || undefined);
+    const t0 = performance.now();
+    const n0 = c.binary.length;
+    await new Promise((r) => setTimeout(r, 2000));
+    const rate = ((c.binary.length - n0) * 1000) / (performance.now() - t0);
+    t.ok(rate <= 5 + 1, `${rate.toFixed(1)} previews/s: at most the 5 asked for`);
+    const p = c.binary.at(-1)!;
+    t.match(p.header, { type: 'preview', camera: 'cam', width: 64, height: 64, scale: 4, bitDepth: 16 });
+    t.equal(p.header.histogram.length, 256);
+    t.equal(p.payload.length, 64 * 64 * 2, 'uint16 pixels, width × height');
+    const px = new Uint16Array(p.payload.buffer.slice(p.payload.byteOffset, p.payload.byteOffset + p.payload.length));
+    const mean = px.reduce((a, b) => a + b, 0) / px.length;
+    t.ok(Math.abs(mean - p.header.mean) <= 1, `binned mean ${mean.toFixed(1)} = the frame's mean ${p.header.mean}`);
+    t.ok(Math.min(...px) >= p.header.min && Math.max(...px) <= p.header.max, "binned pixels within the frame's min and max");
+    const s = await until('the slow client skipped', async () => {
+      const st = (await api(d, 'GET', '/api/status')).json;
+      return st.clients.find((x: any) => x.client !== hello.client)?.previewsSkipped > 0 ? st : undefined;
+    });
+    const me = s.clients.find((x: any) => x.client === hello.client);
+    t.ok(me.previews >= 6, `${me.previews} previews sent`);
+    const other = s.clients.find((x: any) => x.client !== hello.client);
+    t.ok(
+      other.bufferedBytes > 0,
+      `the slow client has ${other.bufferedBytes} bytes waiting; ${other.previews} previews sent, ${other.previewsSkipped} skipped`,
+    );
+    t.equal(s.drops.frames, 0, 'storage lost no frame');
+    t.equal(s.cameras[0].dropped.total, 0);
+    t.ok(s.cameras[0].previews.produced > 0);
+    const cams = (await api(d, 'GET', '/api/instruments')).json.filter((i: any) => i.subsystem === 'camera');
+    t.match(cams, [{ id: 'cam', state: 'running', frames: { dropped: 0 } }]);
+    slow.ws.terminate();
+    c.ws.close();
+    await c.closed;
+    await until('both gone', async () => (await api(d, 'GET', '/api/status')).json.clients.length === 0 || undefined);
+  });
+
   t.test('50 clients at once, a slow one, and clients that vanish mid-stream', async (t) => {
     const s0 = (await api(d, 'GET', '/api/status')).json;
     const clients = Array.from({ length: 50 }, () => client(d.url));
@@ -443,86 +497,6 @@ t.test('daq serve on loopback: routes, refusals, streams and a queue run', async
   });
 });
 
-t.test('camera previews: the latest frame, downscaled, at a bounded rate; a slow client gets fewer', async (t) => {
-  const d = await serve(['--listen', '127.0.0.1:0'], join(tmp, 'previews'), join(root, 'test/fixtures/serve-bench.toml'));
-  t.teardown(() => d.stop());
-  const c = client(d.url);
-  await c.open;
-  const hello = await until('hello', async () => c.text.find((m) => m.type === 'hello'));
-  t.same(hello.cameras, ['cam']);
-  c.send({ op: 'subscribe', previews: ['nocam'] });
-  await until('an error', async () => c.text.find((m) => m.type === 'error'));
-  t.match(c.text.find((m) => m.type === 'error').message, /no camera "nocam"; cameras: cam/);
-  c.send({ op: 'subscribe', previews: ['cam'], previewMaxSide: 64, previewHz: 5 });
-  const slow = client(d.url);
-  await slow.open;
-  // Full-size previews (128 KiB each) to a client that stops reading: once its socket's
-  // buffers are full, the daemon skips its previews and counts them.
-  slow.send({ op: 'subscribe', previews: ['cam'], previewMaxSide: 256, previewHz: 30 });
-  await until('the slow client subscribed', async () => slow.text.length > 0 || undefined);
-  (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-  await until('previews', async () => c.binary.filter((m) => m.header.type === 'preview').length >= 6 || undefined);
-  const t0 = performance.now();
-  const n0 = c.binary.length;
-  await new Promise((r) => setTimeout(r, 2000));
-  const rate = ((c.binary.length - n0) * 1000) / (performance.now() - t0);
-  t.ok(rate <= 5 + 1, `${rate.toFixed(1)} previews/s: at most the 5 asked for`);
-  const p = c.binary.at(-1)!;
-  t.match(p.header, { type: 'preview', camera: 'cam', width: 64, height: 64, scale: 4, bitDepth: 16 });
-  t.equal(p.header.histogram.length, 256);
-  t.equal(p.payload.length, 64 * 64 * 2, 'uint16 pixels, width × height');
-  const px = new Uint16Array(p.payload.buffer.slice(p.payload.byteOffset, p.payload.byteOffset + p.payload.length));
-  const mean = px.reduce((a, b) => a + b, 0) / px.length;
-  t.ok(Math.abs(mean - p.header.mean) <= 1, `binned mean ${mean.toFixed(1)} = the frame's mean ${p.header.mean}`);
-  t.ok(Math.min(...px) >= p.header.min && Math.max(...px) <= p.header.max, "binned pixels within the frame's min and max");
-  const s = await until('the slow client skipped', async () => {
-    const st = (await api(d, 'GET', '/api/status')).json;
-    return st.clients.find((x: any) => x.client !== hello.client)?.previewsSkipped > 0 ? st : undefined;
-  });
-  const me = s.clients.find((x: any) => x.client === hello.client);
-  t.ok(me.previews >= 6, `${me.previews} previews sent`);
-  const other = s.clients.find((x: any) => x.client !== hello.client);
-  t.ok(
-    other.bufferedBytes > 0,
-    `the slow client has ${other.bufferedBytes} bytes waiting; ${other.previews} previews sent, ${other.previewsSkipped} skipped`,
-  );
-  t.equal(s.drops.frames, 0, 'storage lost no frame');
-  t.equal(s.cameras[0].dropped.total, 0);
-  t.ok(s.cameras[0].previews.produced > 0);
-  const cams = (await api(d, 'GET', '/api/instruments')).json.filter((i: any) => i.subsystem === 'camera');
-  t.match(cams, [{ id: 'cam', state: 'running', frames: { dropped: 0 } }]);
-  slow.ws.terminate();
-  c.ws.close();
-  await c.closed;
-  t.equal(await d.stop(), 0);
-});
-
-t.test('a token: demanded on every request and WebSocket; the cookie for browsers', async (t) => {
-  const token = 'correct-horse-battery-staple';
-  const d = await serve(['--listen', '127.0.0.1:0', '--token', token], join(tmp, 'token'));
-  t.teardown(() => d.stop());
-  const none = await api(d, 'GET', '/api/status');
-  t.equal(none.status, 401);
-  t.match(none.json.error.message, /no token/);
-  t.equal((await api(d, 'GET', '/', undefined)).status, 401, 'the page too');
-  const wrong = await api(d, 'GET', '/api/status', undefined, { authorization: 'Bearer nope-nope-nope-nope' });
-  t.equal(wrong.status, 401);
-  t.match(wrong.json.error.message, /wrong token/);
-  t.equal((await api(d, 'GET', '/api/status', undefined, { authorization: `Bearer ${token}` })).status, 200);
-  const cookie = await api(d, 'GET', `/?token=${token}`);
-  t.equal(cookie.status, 303);
-  const set = cookie.headers.get('set-cookie')!;
-  t.match(set, /daq_token=.*HttpOnly; SameSite=Strict/);
-  t.equal((await api(d, 'GET', '/api/status', undefined, { cookie: set.split(';')[0]! })).status, 200);
-  await t.rejects(client(d.url).open, /HTTP 401/, 'a WebSocket without the token is refused');
-  const ok = client(d.url, { authorization: `Bearer ${token}` });
-  await ok.open;
-  ok.ws.close();
-  await ok.closed;
-  t.notMatch(d.stderr(), new RegExp(token), 'the token never reaches the log');
-  t.equal(await d.stop(), 0);
-});
-
 t.test('off loopback a token is generated; SIGTERM during a plan aborts it and exits 0', async (t) => {
   const out = join(tmp, 'sigterm');
   const child = spawn(
@@ -551,8 +525,33 @@ t.test('off loopback a token is generated; SIGTERM during a plan aborts it and e
   const port = Number(started[2]);
   const token = started[3]!;
   const d: Daemon = { url: `http://127.0.0.1:${port}/`, port, stderr: () => stderr, stop: async () => 0 };
-  t.equal((await api(d, 'GET', '/api/status')).status, 401, 'off loopback nothing passes without the token');
+  // Off loopback nothing passes without the token: not the API, not the page, not a WebSocket.
+  const none = await api(d, 'GET', '/api/status');
+  t.equal(none.status, 401);
+  t.match(none.json.error.message, /no token/);
+  t.equal((await api(d, 'GET', '/')).status, 401, 'the page too');
+  const wrong = await api(d, 'GET', '/api/status', undefined, { authorization: 'Bearer nope-nope-nope-nope' });
+  t.equal(wrong.status, 401);
+  t.match(wrong.json.error.message, /wrong token/);
   const auth = { authorization: `Bearer ${token}` };
+  t.equal((await api(d, 'GET', '/api/status', undefined, auth)).status, 200);
+  // A browser opens /?token=T once: the cookie then carries it.
+  const cookie = await api(d, 'GET', `/?token=${token}`);
+  t.equal(cookie.status, 303);
+  const set = cookie.headers.get('set-cookie')!;
+  t.match(set, /daq_token=.*HttpOnly; SameSite=Strict/);
+  t.equal((await api(d, 'GET', '/api/status', undefined, { cookie: set.split(';')[0]! })).status, 200);
+  await t.rejects(client(d.url).open, /HTTP 401/, 'a WebSocket without the token is refused');
+  const ws = client(d.url, auth);
+  await ws.open;
+  ws.ws.close();
+  await ws.closed;
+  const refusals = stderr.split('\n').filter((l) => l.includes('refused'));
+  t.ok(refusals.length >= 4, 'refusals are logged');
+  t.notOk(
+    refusals.some((l) => l.includes(token)),
+    'the token never reaches a log line of a refusal (a request with ?token= is logged without its query)',
+  );
   await api(d, 'POST', '/api/queue', { plan: { ...SLOW_SCAN, num: 60 } }, auth);
   await api(d, 'POST', '/api/queue/start', undefined, auth);
   await until('running', async () => ((await api(d, 'GET', '/api/run', undefined, auth)).json?.done ?? 0) >= 1 || undefined);

@@ -22,7 +22,7 @@ import type {
   RunAction,
   RunProgressView,
   ServerEvent,
-} from '@daq/server';
+} from '@daq/server/contract';
 import type { Acquisition } from '../acquisition.js';
 import { describePlan, instrumentSnapshot, planTarget } from './plan.js';
 

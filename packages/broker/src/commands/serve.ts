@@ -11,7 +11,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { shadowedInstruments } from '@daq/core';
-import { isLoopback, type ServerReady, type ServerWorkerOptions } from '@daq/server';
+import { isLoopback, type ServerReady, type ServerWorkerOptions } from '@daq/server/contract';
 import type { CliIo } from '../cli-io.js';
 import { entryUrl } from '../entry-points.js';
 import { loadCommandConfig } from './load-command-config.js';
