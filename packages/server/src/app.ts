@@ -3,7 +3,7 @@
 // document, the web page's files and the live stream. It runs in the server worker; every
 // call that needs the hardware goes to the main thread through `api`.
 
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -248,7 +248,6 @@ export async function buildApp(api: DaemonApi, o: AppOptions): Promise<App> {
     r.get('/api/history', { schema: ROUTE_SCHEMAS.history }, async () => api.history());
     r.get<{ Params: { uid: string } }>('/api/runs/:uid', { schema: ROUTE_SCHEMAS.runInfo }, async (req) => {
       const { dir, entry } = unwrap(await api.runDir(req.params.uid));
-      const { readdir } = await import('node:fs/promises');
       return { ...entry, files: (await readdir(dir)).sort() };
     });
     r.get<{ Params: { uid: string } }>('/api/runs/:uid/documents', { schema: ROUTE_SCHEMAS.runDocuments }, async (req, reply) => {

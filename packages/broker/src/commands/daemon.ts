@@ -102,6 +102,8 @@ export function jsonSafe(v: unknown): unknown {
 interface Current {
   item: QueueItem;
   engine: RunEngine;
+  /** The instruments the plan moves (its motors' instrument ids): held until it ends. */
+  moves: ReadonlySet<string>;
   progress: Progress | undefined;
   uid?: string;
 }
@@ -174,7 +176,7 @@ export class Daemon implements DaemonApi {
   async instruments(): Promise<InstrumentView[]> {
     const runtime = await this.acq.runtime.status();
     const configured = [...this.acq.config.v2.instruments, ...this.acq.config.v4.instruments];
-    const planMotors = new Set(this.current?.engine ? this.planInstruments(this.current.item) : []);
+    const planMotors = this.current?.moves ?? new Set<string>();
     const out: InstrumentView[] = [];
     const shadowed = new Set(shadowedInstruments(this.acq.config).map((i) => i.id));
     for (const sub of runtime.subsystems)
@@ -221,16 +223,6 @@ export class Daemon implements DaemonApi {
     return jsonSafe(out) as InstrumentView[];
   }
 
-  /** The instruments a queue item moves. */
-  private planInstruments(item: QueueItem): string[] {
-    try {
-      const pf = parsePlanFile(stringify(item.plan), `queue item ${item.id}`);
-      return pf.plan.motors.map((m) => m.split('.')[0]!);
-    } catch {
-      return [];
-    }
-  }
-
   async command(instrument: string, command: string, args: unknown[]): Promise<ApiResult<unknown>> {
     if (!this.acq.runtime.ownerOf(instrument)) {
       const known = [...this.acq.config.v2.instruments, ...this.acq.config.v4.instruments].map((i) => i.id);
@@ -239,7 +231,7 @@ export class Daemon implements DaemonApi {
       });
     }
     if (!ALWAYS_ALLOWED.has(command)) {
-      if (this.current && this.planInstruments(this.current.item).includes(instrument))
+      if (this.current?.moves.has(instrument))
         return fail(
           409,
           'DAQ_BUSY',
@@ -464,7 +456,12 @@ export class Daemon implements DaemonApi {
     await mkdir(dir, { recursive: true });
     const output = new RunOutput(dir);
     const engine = new RunEngine(planTarget(this.acq), this.acq.config);
-    const current: Current = { item, engine, progress: undefined };
+    const current: Current = {
+      item,
+      engine,
+      moves: new Set(pf.plan.motors.map((m) => m.split('.')[0]!)),
+      progress: undefined,
+    };
     this.current = current;
     this.changed('run');
     let result: RunResult | undefined;
