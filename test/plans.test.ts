@@ -333,13 +333,16 @@ t.test('a failing point on the simulators: retried, skipped and recorded, or the
   t.ok(abort.summary.events < 12);
 });
 
+/** A 60-point scan slow enough (200 ms settle) to be interrupted mid-run; the file's path. */
+async function slowScan(): Promise<string> {
+  const file = join(tmp, 'slow.toml');
+  await writeFile(file, 'plan = "scan"\ndetectors = ["pm"]\nmotor = "rot"\nstart = 0\nstop = 180\nnum = 60\nsettle_ms = 200\n');
+  return file;
+}
+
 t.test('Ctrl-C without a terminal aborts the plan cleanly: motion stopped, documents closed, exit 1', async (t) => {
   const out = join(tmp, 'sigint');
-  const planFile = join(tmp, 'slow.toml');
-  await writeFile(
-    planFile,
-    'plan = "scan"\ndetectors = ["pm"]\nmotor = "rot"\nstart = 0\nstop = 180\nnum = 60\nsettle_ms = 200\n',
-  );
+  const planFile = await slowScan();
   const child = spawn(
     process.execPath,
     [join(root, 'packages/broker/bin/daq.js'), 'plan', 'run', BENCH, planFile, '--out', out],
@@ -374,11 +377,7 @@ t.test('Ctrl-C on a terminal pauses and asks: resume repeats the point, stop end
   // A real pseudo-terminal (Python's pty module) is the plan's controlling terminal, so the
   // Ctrl-C typed into it reaches `daq` as the kernel's SIGINT, and the answer is read from it.
   const out = join(tmp, 'terminal');
-  const planFile = join(tmp, 'slow-terminal.toml');
-  await writeFile(
-    planFile,
-    'plan = "scan"\ndetectors = ["pm"]\nmotor = "rot"\nstart = 0\nstop = 180\nnum = 60\nsettle_ms = 200\n',
-  );
+  const planFile = await slowScan();
   const child = spawn(
     '/usr/bin/python3',
     [
