@@ -216,6 +216,11 @@ export class Daemon implements DaemonApi {
         subsystem: 'camera',
         type: 'PVCAMInstrument',
         state: c.state,
+        // What the camera said of itself when it opened, as the other instruments' identity.
+        identity: c.sensor
+          ? `${c.sensor.name}${c.source === 'sim' ? ' (simulated)' : ''}${c.geometry ? `, ${c.geometry.width}×${c.geometry.height}, ${c.geometry.bitDepth} bit` : ''}`
+          : undefined,
+        error: c.error ? { code: 'DAQ_CAMERA', message: c.error } : undefined,
         channels: [],
         commands: [],
         frames: { acquired: c.acquired, stored: c.stored, dropped: c.dropped.total },
