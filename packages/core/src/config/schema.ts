@@ -106,6 +106,14 @@ const shadowSection: JsonSchema = {
       default: 5,
       description: 'Worst moments (largest differences) kept per channel in shadow.json.',
     },
+    max_rel_diff: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1000,
+      default: 0.01,
+      description:
+        'The verdict\'s tolerance: V4 agrees with V2 on a channel when the largest relative difference of its pairs, |V4 − V2| / |V2|, is at most this (0.01 = 1 %); the shadow dashboard and report show "V4 agrees" or "V4 differs" by it.',
+    },
   },
 };
 
@@ -158,6 +166,16 @@ function subsystemSchema(subsystem: SubsystemName): JsonSchema {
         description: 'Longest time a reading waits in the worker before its batch is sent.',
       },
       ...(subsystem === 'v4' ? { ...ringFields, shadow: shadowSection } : {}),
+      ...(subsystem === 'v2'
+        ? {
+            allow_deprecated: {
+              type: 'boolean',
+              default: true,
+              description:
+                'Deprecated V2 instrument types (docs/migration.md#deprecation-batches) run with one warning per instrument naming its batch and the command that migrates it; false makes each of them an error instead, as when the batch is removed.',
+            },
+          }
+        : {}),
     },
   };
 }

@@ -173,6 +173,8 @@ export interface ShadowConfig {
   /** Pairing tolerance; unset: half the instrument's poll period. */
   tolerance_ms?: number;
   worst: number;
+  /** The verdict's tolerance: largest relative difference |V4 − V2| / |V2| for "V4 agrees". */
+  max_rel_diff: number;
 }
 
 export interface V4RingConfig {
@@ -203,7 +205,7 @@ export interface DaqConfig {
     processing_threads: number;
   };
   /** Absent section: disabled, no instruments. */
-  v2: SubsystemConfig<V2InstrumentConfig>;
+  v2: SubsystemConfig<V2InstrumentConfig> & { allow_deprecated: boolean };
   v4: SubsystemConfig<V4InstrumentConfig> & V4RingConfig;
 }
 
