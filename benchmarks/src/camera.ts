@@ -175,6 +175,7 @@ async function ringBench(ctx: BenchContext, lib: string, width: number, height: 
     name,
     unit: 'frames/s',
     value: fps,
+    better: 'higher',
     vs: { memcpy: gbps / memcpy },
     details: {
       GBps: gbps,
@@ -280,6 +281,7 @@ async function jitterBench(ctx: BenchContext, lib: string): Promise<BenchResult>
     name: 'camera.jitter',
     unit: 'ms (pinned p99 |interval - period|)',
     value: pinned.devP99,
+    better: 'lower',
     vs: { unpinned: pinned.devP99 / free.devP99 },
     details: {
       periodMs: 1000 / 83,
@@ -377,6 +379,7 @@ async function diskBench(
       name,
       unit: 'frames dropped',
       value: r.dropped.total,
+      better: 'lower',
       // The disk throughput achieved / the disk's raw O_DIRECT write speed, both measured in this run.
       vs: { diskWrite: gbps / disk.gbps },
       details: {

@@ -111,6 +111,7 @@ async function serialLeaseQuery(ctx: BenchContext): Promise<BenchResult> {
       name: 'serial.lease_query',
       unit: 'µs',
       value,
+      better: 'lower',
       vs: { direct: value / base },
       details: { n, directMedianUs: base, goal: 'vs.direct <= 2' },
     };
@@ -159,6 +160,7 @@ async function visaQueue(ctx: BenchContext): Promise<BenchResult> {
       name: 'visa.queue',
       unit: 'queries/s',
       value: qps,
+      better: 'higher',
       vs: { direct: perQueryMs / directPerQueryMs },
       details: {
         n,

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseConfig } from '@daq/core';
 import { startAcquisition } from '@daq/broker';
 import { RunEngine, count, scan, type Document } from '@daq/plans';
-import type { BenchContext, BenchResult, Benchmark } from './types.js';
+import { spreadOf, type BenchContext, type BenchResult, type Benchmark } from './types.js';
 
 function config(dir: string): string {
   return `
@@ -94,6 +94,7 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
         name: 'plan.count',
         unit: 'points/s',
         value: pointsPerS,
+        better: 'higher',
         vs: {},
         details: { points: c.events, seconds: countS, documents, goal: '>= 1000 points/s' },
       },
@@ -101,6 +102,9 @@ async function run(ctx: BenchContext): Promise<BenchResult[]> {
         name: 'plan.overhead',
         unit: 'ratio',
         value: ratio,
+        better: 'lower',
+        // Each round's own scan / direct ratio.
+        spread: spreadOf(s.map((x, i) => x / d[i]!)),
         vs: { direct: ratio },
         details: { scanMsPerPoint: median(s), directMsPerPoint: median(d), points, rounds, goal: '<= 1.2' },
       },

@@ -8,7 +8,7 @@
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { RingReader, createRingBuffer } from '@daq/core';
-import type { BenchContext, BenchResult, Benchmark } from './types.js';
+import { spreadOf, type BenchContext, type BenchResult, type Benchmark } from './types.js';
 import type { RingProducerJob } from './workers/ring-producer.js';
 
 const workerFile = new URL('./workers/ring-producer.js', import.meta.url);
@@ -176,6 +176,8 @@ async function ringSize(ctx: BenchContext, label: string, recordBytes: number): 
       name: `ring.${label}`,
       unit: 'GB/s',
       value,
+      better: 'higher',
+      spread: spreadOf(samples.get('ring')!),
       vs,
       details: {
         recordBytes,

@@ -112,6 +112,7 @@ export const scalarBenchmark: Benchmark = {
         name: 'scalar.batches',
         unit: 'batches/s',
         value: b.arrow,
+        better: 'higher',
         vs: { 'v2.objects': b.arrow / b.objects },
         details: { rowsPerBatch: 1000, v2ObjectBatchesPerSecond: b.objects },
       },
@@ -119,6 +120,7 @@ export const scalarBenchmark: Benchmark = {
         name: 'scalar.e2e',
         unit: 'measurements/s',
         value: e2e.rate,
+        better: 'higher',
         vs: { producers: e2e.rate / e2e.producerRate },
         details: {
           producers: 2,

@@ -31,7 +31,7 @@ import { createInterface } from 'node:readline';
 import { tableFromIPC } from 'apache-arrow';
 import WebSocket from 'ws';
 import { loadConfig } from '@daq/core';
-import type { BenchContext, BenchResult, Benchmark } from './types.js';
+import { spreadOf, type BenchContext, type BenchResult, type Benchmark } from './types.js';
 
 const daqBin = fileURLToPath(new URL('../../packages/broker/bin/daq.js', import.meta.url));
 const demoToml = fileURLToPath(new URL('../../examples/demo.toml', import.meta.url));
@@ -518,6 +518,9 @@ async function overhead(ctx: BenchContext, dir: string, started: (d: Daemon) => 
       name: 'serve.overhead',
       unit: 'ratio',
       value: ratio,
+      better: 'higher',
+      // Each round's own with / without ratio.
+      spread: spreadOf(pairRatios),
       vs: { 'no-clients': ratio },
       details: {
         goal: '>= 0.95: rows per second into storage with 20 clients subscribed to every channel under 5 % lower than with none',
@@ -642,6 +645,7 @@ async function preview(ctx: BenchContext, dir: string, started: (d: Daemon) => v
       name: 'serve.preview',
       unit: 'previews/s',
       value: delivered,
+      better: 'higher',
       vs: { 'camera.fps': delivered / acquiredFps },
       details: {
         goal: '>= 10 previews/s to one client of a 2048x2048 camera, with 0 frames dropped',
@@ -722,6 +726,7 @@ async function latency(ctx: BenchContext, dir: string, started: (d: Daemon) => v
       name: 'serve.latency',
       unit: 'ms (p99)',
       value: p99,
+      better: 'lower',
       vs: { batch_interval_ms: p99 / batchMs },
       details: {
         goal: 'p99 - batch_interval_ms < 100 ms (from a reading timestamp to its arrival at a WebSocket client)',

@@ -97,6 +97,7 @@ export const shadowBenchmark: Benchmark = {
           name: 'shadow.overhead',
           unit: '%',
           value: overhead,
+          better: 'lower',
           vs: { withoutShadow: ratio },
           details: {
             goal: 'under 5 %',
