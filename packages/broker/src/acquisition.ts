@@ -133,7 +133,7 @@ export class Acquisition {
           // Two pollers at the same rate are at most half a period apart.
           toleranceMs: live.v4.shadow.tolerance_ms ?? (i.poll_hz > 0 ? 500 / i.poll_hz : 1000),
         })),
-        { worst: live.v4.shadow.worst },
+        { worst: live.v4.shadow.worst, maxRelDiff: live.v4.shadow.max_rel_diff },
       );
       const only = new Set([SHADOW_SUBSYSTEM]);
       shadow = {

@@ -41,6 +41,29 @@ export interface HistoryEntry {
   endedAt: string;
   /** The run's directory, relative to the session directory. */
   dir?: string;
+  /** Shadow mode: the verdict of the run's own comparison (its shadow.json). */
+  shadow?: { state: string; text: string };
+}
+
+/** Pairs of one shadowed channel, in columns: V2's time (epoch s), V2's and V4's values. */
+export interface ShadowTraceView {
+  t: number[];
+  v2: number[];
+  v4: number[];
+}
+
+/** The live shadow comparison (GET /api/shadow). */
+export interface ShadowView {
+  /** The shadowed instruments; none when the daemon is not in shadow mode. */
+  instruments: string[];
+  /** The verdict's tolerance ([v4.shadow] max_rel_diff). */
+  maxRelDiff: number;
+  /** The newest pair's sequence number (ask again with since = seq). */
+  seq: number;
+  /** The comparison so far, as shadow.json (with its verdicts); null when not in shadow mode. */
+  report: Record<string, unknown> | null;
+  /** Per "instrument.channel", the pairs decided after `since`. */
+  traces: Record<string, ShadowTraceView>;
 }
 
 export interface RunProgressView {
@@ -117,6 +140,8 @@ export interface DaemonApi {
   history(): Promise<HistoryEntry[]>;
   /** The directory (absolute) of a finished run, by its uid. */
   runDir(uid: string): Promise<ApiResult<{ dir: string; entry: HistoryEntry }>>;
+  /** The shadow comparison so far, and the pairs decided after sequence number `since`. */
+  shadow(since: number): Promise<ShadowView>;
   /** The previews wanted of a camera: each size some client asks for, at the fastest rate asked (none: []). */
   setPreviews(camera: string, demand: { maxSide: number; maxHz: number }[]): Promise<ApiResult<null>>;
 }

@@ -254,6 +254,21 @@ export async function buildApp(api: DaemonApi, o: AppOptions): Promise<App> {
       const { dir } = unwrap(await api.runDir(req.params.uid));
       return reply.type('application/x-ndjson').send(await readFile(join(dir, 'documents.jsonl')));
     });
+    r.get<{ Params: { uid: string } }>('/api/runs/:uid/shadow', { schema: ROUTE_SCHEMAS.runShadow }, async (req, reply) => {
+      const { dir } = unwrap(await api.runDir(req.params.uid));
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(join(dir, 'shadow.json'));
+      } catch {
+        return refuse(404, `run ${req.params.uid} has no shadow report (the daemon compares V2 and V4 in shadow mode only)`, {
+          uid: req.params.uid,
+        });
+      }
+      return reply.type('application/json').send(bytes);
+    });
+    r.get<{ Querystring: { since?: string } }>('/api/shadow', { schema: ROUTE_SCHEMAS.shadow }, async (req) =>
+      api.shadow(Number(req.query.since ?? 0)),
+    );
     r.get<{ Params: { uid: string; name: string } }>(
       '/api/runs/:uid/files/:name',
       { schema: ROUTE_SCHEMAS.runFile },

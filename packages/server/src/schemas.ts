@@ -124,6 +124,30 @@ export const ROUTE_SCHEMAS = {
   history: tag('history', 'Finished queue items and their runs'),
   runInfo: { ...tag('runs', 'A finished run: summary and files'), params: id('uid', 'run start uid') },
   runDocuments: { ...tag('runs', "A finished run's event-model documents (ndjson)"), params: id('uid', 'run start uid') },
+  runShadow: {
+    ...tag('shadow', "A finished run's shadow comparison (its shadow.json): statistics, verdict, worst moments, pairs"),
+    params: id('uid', 'run start uid'),
+  },
+  shadow: {
+    ...tag(
+      'shadow',
+      'The live shadow comparison: statistics and verdict per instrument and channel, and the pairs decided since `since`',
+    ),
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        // A query's values are strings (types are not coerced): digits only.
+        since: {
+          type: 'string',
+          pattern: '^[0-9]{1,15}$',
+          description:
+            'the `seq` of the previous answer: only pairs decided after it are sent (default 0: the newest 2000 per channel)',
+        },
+        token: { type: 'string' },
+      },
+    },
+  },
   runFile: {
     ...tag('runs', 'One file of a finished run'),
     params: {

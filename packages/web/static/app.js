@@ -98,6 +98,8 @@ function onText(text) {
       clientId = msg.client;
       if (msg.name) setText($('setup-name'), msg.name);
       plots.setChannels(msg.channels ?? []);
+      // Shadow mode: the dashboard comparing V2 and V4 is one click away.
+      $('shadow-link').hidden = !(msg.channels ?? []).some((c) => c.subsystem === 'v4-shadow');
       break;
     case 'status':
       window.daq.stats.statuses++;

@@ -9,7 +9,7 @@ const MAX_POINTS = 200_000; // per channel, whatever its rate
 const STORE_KEY = 'daq.plots';
 
 /** Index of the first element of the sorted array `a` that is >= x. */
-function lowerBound(a, x) {
+export function lowerBound(a, x) {
   let lo = 0;
   let hi = a.length;
   while (lo < hi) {
@@ -26,6 +26,22 @@ function clockTick(t, splits) {
   const step = splits.length > 1 ? splits[1] - splits[0] : 1;
   const hms = [d.getHours(), d.getMinutes(), d.getSeconds()].map((x) => String(x).padStart(2, '0')).join(':');
   return step < 1 ? `${hms}.${String(Math.round(d.getMilliseconds() / 100) % 10)}` : hms;
+}
+
+const AXIS_FONT = '11px system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif';
+
+/** uPlot axes of the page's charts: clock time below, values in `unit` (one SI prefix) on the left. */
+export function timeAxes(unit, ySize = 58) {
+  const common = {
+    stroke: '#5b6472',
+    font: AXIS_FONT,
+    grid: { stroke: '#edf0f3', width: 1 },
+    ticks: { stroke: '#d5dae0', width: 1, size: 4 },
+  };
+  return [
+    { ...common, size: 26, space: 64, values: (u, splits) => splits.map((t) => clockTick(t, splits)) },
+    { ...common, size: ySize, values: (u, splits) => fmtTicks(splits, unit) },
+  ];
 }
 
 export class LivePlots {
@@ -274,7 +290,6 @@ export class LivePlots {
     const plotEl = h('div', { class: 'chart-plot' });
     const el = h('div', { class: 'chart', 'data-testid': 'chart', 'data-key': c.key, dataset: { points: '0' } }, head, plotEl);
     const self = this;
-    const axisFont = '11px system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif';
     const u = new uPlot(
       {
         width: Math.max(200, this.box.clientWidth - 2),
@@ -307,25 +322,7 @@ export class LivePlots {
             spanGaps: false,
           },
         ],
-        axes: [
-          {
-            stroke: '#5b6472',
-            font: axisFont,
-            size: 26,
-            space: 64,
-            grid: { stroke: '#edf0f3', width: 1 },
-            ticks: { stroke: '#d5dae0', width: 1, size: 4 },
-            values: (u, splits) => splits.map((t) => clockTick(t, splits)),
-          },
-          {
-            stroke: '#5b6472',
-            font: axisFont,
-            size: 58,
-            grid: { stroke: '#edf0f3', width: 1 },
-            ticks: { stroke: '#d5dae0', width: 1, size: 4 },
-            values: (u, splits) => fmtTicks(splits, c.unit),
-          },
-        ],
+        axes: timeAxes(c.unit),
         hooks: { setCursor: [(u) => self.readout(c, u, value)] },
       },
       [[], []],

@@ -4,6 +4,8 @@
 
 import { $, h, api, act, fmtDuration, fmtClock, fmtValue, setText, stateTone, fmtTicks } from './util.js';
 
+const SHADOW_WORD = { agrees: 'V4 agrees', differs: 'V4 differs', failed: 'V4 failed', 'no-pairs': 'no pairs' };
+
 const NAME_TYPES = {
   detectors: 'string[]',
   motor: 'string',
@@ -671,6 +673,19 @@ export class QueuePanel {
                   title: 'the run\u2019s documents (ndjson)',
                 },
                 e.uid.slice(0, 8),
+              )
+            : null,
+          // Shadow mode: the run's own comparison of V2 and V4, opened on the shadow dashboard.
+          e.uid && e.shadow
+            ? h(
+                'a',
+                {
+                  href: `shadow.html?run=${encodeURIComponent(e.uid)}`,
+                  class: e.shadow.state === 'agrees' ? 'ok-text' : e.shadow.state === 'no-pairs' ? undefined : 'bad-text',
+                  'data-testid': 'history-shadow',
+                  title: e.shadow.text,
+                },
+                SHADOW_WORD[e.shadow.state] ?? e.shadow.state,
               )
             : null,
           e.reason && status !== 'success' ? h('span', { class: 'reason' }, e.reason) : null,

@@ -22,8 +22,10 @@ import type {
   RunAction,
   RunProgressView,
   ServerEvent,
+  ShadowView,
 } from '@daq/server/contract';
 import type { Acquisition } from '../acquisition.js';
+import { ShadowLive } from '../shadow/shadow-live.js';
 import { describePlan, instrumentSnapshot, planTarget } from './plan.js';
 
 /** Commands that never move anything and may be sent while an instrument is busy. */
@@ -127,11 +129,18 @@ export class Daemon implements DaemonApi {
   private runner: Promise<void> | undefined;
   private closed = false;
   readonly counts = { batchesPosted: 0, documentsPosted: 0, previewsPosted: 0 };
+  /** Shadow mode: the live comparison and each plan run's own. */
+  private readonly shadowLive: ShadowLive | undefined;
 
   constructor(
     private readonly acq: Acquisition,
     private readonly o: DaemonOptions,
   ) {
+    const sh = acq.config.v4.shadow;
+    if (acq.shadow) {
+      this.shadowLive = new ShadowLive(acq.shadow.comparator, { maxRelDiff: sh.max_rel_diff, worst: sh.worst });
+      acq.bridge.addSink(this.shadowLive);
+    }
     acq.runtime.on('measurements', (m, subsystem) => this.post({ type: 'measurements', subsystem, items: m.items }));
     acq.runtime.on('arrow', (m, subsystem) => {
       // A copy: the batch may be a view on a ring slot that is reused once this returns.
@@ -395,6 +404,12 @@ export class Daemon implements DaemonApi {
     return ok({ dir: absDir, entry: jsonSafe(entry) as HistoryEntry });
   }
 
+  async shadow(since: number): Promise<ShadowView> {
+    if (!this.shadowLive)
+      return { instruments: [], maxRelDiff: this.acq.config.v4.shadow.max_rel_diff, seq: 0, report: null, traces: {} };
+    return jsonSafe(this.shadowLive.view(since)) as ShadowView;
+  }
+
   async setPreviews(camera: string, demand: { maxSide: number; maxHz: number }[]): Promise<ApiResult<null>> {
     const subs = this.previewSubs.get(camera) ?? new Map<string, () => void>();
     this.previewSubs.set(camera, subs);
@@ -469,6 +484,7 @@ export class Daemon implements DaemonApi {
     };
     this.current = current;
     this.changed('run');
+    const shadow = this.shadowLive?.window();
     let result: RunResult | undefined;
     let error: string | undefined;
     try {
@@ -493,6 +509,12 @@ export class Daemon implements DaemonApi {
     }
     this.current = undefined;
     const h = entry(result ?? { exitStatus: 'fail', reason: error ?? 'the plan did not start', uid: current.uid }, dir);
+    if (shadow) {
+      // The comparison over this run's span, beside its documents (the history shows it once written).
+      const report = await shadow.end();
+      await writeFile(join(dir, 'shadow.json'), `${JSON.stringify(report, null, 2)}\n`);
+      h.shadow = { state: report.verdict.state, text: report.verdict.text };
+    }
     // The same record as `daq plan run` writes (daq inspect reads it), plus the queue item.
     const record = {
       format: 'daq-plan/1',
@@ -509,6 +531,7 @@ export class Daemon implements DaemonApi {
       startedAt: h.startedAt,
       endedAt: h.endedAt,
       files: output.counts.files,
+      ...(h.shadow ? { shadow: h.shadow.text } : {}),
     };
     await writeFile(join(dir, 'plan.json'), `${JSON.stringify(jsonSafe(record), null, 2)}\n`);
     this.done.push(h);

@@ -215,7 +215,11 @@ export function formatInspect(path: string, r: InspectResult): string {
     out.push(
       `  plan run plans/${p.dir}: ${p.plan} ${p.exitStatus}${p.reason ? ` (${p.reason})` : ''}: ${p.events} of ${p.points ?? '?'} points, ${p.skipped.length} skipped, ${p.suspensions.length} suspensions`,
     );
-  if (r.shadow) out.push(...formatShadow(r.shadow.instruments, { final: r.shadow.final }));
+  // The configuration's tolerance when the run's record has one (it is what the user set), else the report's own.
+  if (r.shadow)
+    out.push(
+      ...formatShadow(r.shadow.instruments, { final: r.shadow.final, maxRelDiff: r.run?.config?.v4?.shadow?.max_rel_diff }),
+    );
   for (const f of r.files) {
     out.push(
       `  file ${f.file}: ${f.rows} rows in ${f.batches} batches${f.truncated ? `; TRUNCATED after them: ${f.truncated}` : ''}`,

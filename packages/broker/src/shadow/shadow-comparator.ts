@@ -14,6 +14,13 @@ import { DaqError } from '@daq/core';
 import type { BridgeSink } from '../bridge/measurement-bridge.js';
 import { SHADOW_SUBSYSTEM } from '../bridge/measurement-bridge.js';
 import type { ScalarChunk, SeriesTable } from '../bridge/series.js';
+import {
+  DEFAULT_MAX_REL_DIFF,
+  withVerdicts,
+  type ChannelVerdictState,
+  type ShadowVerdict,
+  type UnjudgedReport,
+} from './shadow-verdict.js';
 
 export interface ShadowInstrument {
   id: string;
@@ -62,6 +69,8 @@ export interface ShadowChannelReport {
   meanDtMs: number | null;
   /** The largest absolute differences, largest first. */
   worst: ShadowMoment[];
+  /** Against max_rel_diff: see shadow-verdict.ts. */
+  verdict: ChannelVerdictState;
 }
 
 export interface ShadowInstrumentReport {
@@ -77,6 +86,7 @@ export interface ShadowInstrumentReport {
   channels: Record<string, ShadowChannelReport>;
   /** Why V4 could not run this instrument, if it could not. */
   v4Error?: string;
+  verdict: ShadowVerdict;
 }
 
 export interface ShadowReport {
@@ -85,7 +95,23 @@ export interface ShadowReport {
   about: string;
   /** True once the run has ended and every reading was decided. */
   final: boolean;
+  /** The verdict's tolerance: largest |v4 - v2| / |v2| for "V4 agrees" ([v4.shadow] max_rel_diff). */
+  maxRelDiff: number;
+  /** "V4 agrees", or "V4 differs: see the worst moments (…)", or why neither can be said. */
+  verdict: ShadowVerdict;
   instruments: Record<string, ShadowInstrumentReport>;
+}
+
+/** One pair as it is decided (the daemon's live difference plot). */
+export interface ShadowPair {
+  instrument: string;
+  channel: string;
+  /** V2's reading time, ns since the Unix epoch. */
+  tsNs: bigint;
+  v2: number;
+  v4: number;
+  /** V4's reading time minus V2's, ns. */
+  dtNs: bigint;
 }
 
 interface Reading {
@@ -163,6 +189,7 @@ class ChannelMatcher {
   constructor(
     private readonly toleranceNs: bigint,
     private readonly keepWorst: number,
+    private readonly paired: (v2: Reading, v4: Reading) => void,
   ) {}
 
   add(side: number, ts: bigint, value: number): void {
@@ -245,6 +272,7 @@ class ChannelMatcher {
     }
     const dtNs = v4.ts - v2.ts;
     this.sumDtNs += Math.abs(Number(dtNs));
+    this.paired(v2, v4);
     if (this.keepWorst === 0) return;
     const w = this.worst;
     if (w.length === this.keepWorst && a <= Math.abs(w[w.length - 1]!.diff)) return;
@@ -263,7 +291,7 @@ class ChannelMatcher {
     if (w.length > this.keepWorst) w.pop();
   }
 
-  report(): ShadowChannelReport {
+  report(): Omit<ShadowChannelReport, 'verdict'> {
     const n = this.pairs;
     const [u2, u4] = this.units;
     return {
@@ -294,6 +322,8 @@ function abs(x: bigint): bigint {
 export interface ShadowComparatorOptions {
   /** Worst moments kept per channel (default 5). */
   worst?: number;
+  /** The verdict's tolerance ([v4.shadow] max_rel_diff; default 0.01). */
+  maxRelDiff?: number;
 }
 
 /** A bridge sink: compares V2's and V4's readings of the shadowed instruments. */
@@ -306,9 +336,12 @@ export class ShadowComparator implements BridgeSink {
   private finished = false;
   private readonly v4Errors = new Map<string, string>();
   private readonly keepWorst: number;
+  private readonly maxRelDiff: number;
+  private readonly pairListeners = new Set<(p: ShadowPair) => void>();
 
   constructor(instruments: readonly ShadowInstrument[], options: ShadowComparatorOptions = {}) {
     this.keepWorst = options.worst ?? 5;
+    this.maxRelDiff = options.maxRelDiff ?? DEFAULT_MAX_REL_DIFF;
     for (const i of instruments) {
       if (!(i.toleranceMs > 0) || !Number.isFinite(i.toleranceMs))
         throw new DaqError(
@@ -327,6 +360,12 @@ export class ShadowComparator implements BridgeSink {
     return [...this.instruments.keys()];
   }
 
+  /** Calls `listener` with every pair as it is decided; returns the function that stops it. */
+  onPair(listener: (p: ShadowPair) => void): () => void {
+    this.pairListeners.add(listener);
+    return () => this.pairListeners.delete(listener);
+  }
+
   /** Records that V4 could not run a shadowed instrument (shown in the report). */
   v4Failed(id: string, why: string): void {
     this.v4Errors.set(id, why);
@@ -343,7 +382,12 @@ export class ShadowComparator implements BridgeSink {
       const channels = this.matchers.get(inst.id)!;
       let m = channels.get(k.channel);
       if (!m) {
-        m = new ChannelMatcher(BigInt(Math.round(inst.toleranceMs * 1e6)), this.keepWorst);
+        const channel = k.channel;
+        m = new ChannelMatcher(BigInt(Math.round(inst.toleranceMs * 1e6)), this.keepWorst, (a, b) => {
+          if (this.pairListeners.size === 0) return;
+          const p: ShadowPair = { instrument: inst.id, channel, tsNs: a.ts, v2: a.value, v4: b.value, dtNs: b.ts - a.ts };
+          for (const l of this.pairListeners) l(p);
+        });
         channels.set(k.channel, m);
       }
       // A unit change makes a new series: the first one seen per side names the channel's unit.
@@ -379,11 +423,11 @@ export class ShadowComparator implements BridgeSink {
   }
 
   report(): ShadowReport {
-    const instruments: Record<string, ShadowInstrumentReport> = {};
+    const instruments: UnjudgedReport['instruments'] = {};
     for (const [id, inst] of this.instruments) {
       const channels = Object.fromEntries([...this.matchers.get(id)!].map(([c, m]) => [c, m.report()]));
       const list = Object.values(channels);
-      const maxOf = (f: (c: ShadowChannelReport) => number | null) =>
+      const maxOf = (f: (c: (typeof list)[number]) => number | null) =>
         list.reduce<number | null>((best, c) => {
           const v = f(c);
           return v === null ? best : best === null ? v : Math.max(best, v);
@@ -408,12 +452,15 @@ export class ShadowComparator implements BridgeSink {
         ...(error ? { v4Error: error } : {}),
       };
     }
-    return {
-      format: 'daq-shadow/1',
-      about:
-        "V2's readings (the ones used, in scalars.arrows) against V4's readings of the same instrument (shadow.arrows), per channel. Each reading is paired with the other side's nearest in time within toleranceMs; diff = v4 - v2, relDiff = |v4 - v2| / |v2|; unmatched readings found no partner; outside readings were taken while the other side was not producing (before its first or after its last reading) and are not compared.",
-      final: this.finished,
-      instruments,
-    };
+    return withVerdicts(
+      {
+        format: 'daq-shadow/1',
+        about:
+          "V2's readings (the ones used, in scalars.arrows) against V4's readings of the same instrument (shadow.arrows), per channel. Each reading is paired with the other side's nearest in time within toleranceMs; diff = v4 - v2, relDiff = |v4 - v2| / |v2|; unmatched readings found no partner; outside readings were taken while the other side was not producing (before its first or after its last reading) and are not compared.",
+        final: this.finished,
+        instruments,
+      },
+      this.maxRelDiff,
+    );
   }
 }
