@@ -16,7 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { formatInspect, inspectPath, type CliIo } from '@daq/broker';
+import { formatInspect, inspectPath } from '@daq/broker';
+import { serveInProcess, type InProcessDaemon } from './helpers/serve-in-process.js';
 
 t.setTimeout(180_000);
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -25,24 +26,9 @@ const SHOTS = join(root, '.tap/screenshots/serve-shadow');
 const tmp = await mkdtemp(join(tmpdir(), 'daq-serve-shadow-'));
 t.teardown(() => rm(tmp, { recursive: true, force: true }));
 
-interface Daemon {
-  url: string;
-  stop(): Promise<number>;
-  stderr(): string;
-}
+type Daemon = InProcessDaemon;
 
-async function serve(config: string, out: string): Promise<Daemon> {
-  let stderr = '';
-  const io: CliIo = { out: () => undefined, err: (s) => void (stderr += s) };
-  let stop!: (why: string) => void;
-  const until = new Promise<string>((r) => (stop = r));
-  let listening!: (url: string) => void;
-  const ready = new Promise<string>((r) => (listening = r));
-  const { serveCommand } = await import('../packages/broker/src/commands/serve.js');
-  const exit = serveCommand(config, { listen: '127.0.0.1:0', out, until, onListening: (url) => listening(url) }, io);
-  const url = await Promise.race([ready, exit.then((c) => Promise.reject(new Error(`daq serve exited ${c}: ${stderr}`)))]);
-  return { url, stderr: () => stderr, stop: async () => (stop('test'), exit) };
-}
+const serve = (config: string, out: string): Promise<Daemon> => serveInProcess(config, { listen: '127.0.0.1:0', out });
 
 async function get(d: Daemon, path: string): Promise<{ status: number; json: any }> {
   const res = await fetch(new URL(path, d.url));

@@ -17,6 +17,7 @@ import WebSocket from 'ws';
 import { formatInspect, inspectPath, main, type CliIo } from '@daq/broker';
 import { documentErrors, type Document } from '@daq/plans';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
+import { serveInProcess, type InProcessDaemon } from './helpers/serve-in-process.js';
 
 const before = handleSnapshot();
 t.setTimeout(240_000);
@@ -27,34 +28,10 @@ const BENCH_CAMERA = join(root, 'test/fixtures/serve-bench.toml');
 const tmp = await mkdtemp(join(tmpdir(), 'daq-serve-'));
 t.teardown(() => rm(tmp, { recursive: true, force: true }));
 
-interface Daemon {
-  url: string;
-  port: number;
-  stderr: () => string;
-  stop(): Promise<number>;
-}
+type Daemon = InProcessDaemon;
 
-/** Starts `daq serve` in this process (main() as the CLI runs it); stop() ends it as a signal would. */
-async function serve(args: string[], out: string, config = BENCH): Promise<Daemon> {
-  let stderr = '';
-  const io: CliIo = { out: () => undefined, err: (s) => void (stderr += s) };
-  let stop!: (why: string) => void;
-  const until = new Promise<string>((r) => (stop = r));
-  let listening!: (url: string) => void;
-  const ready = new Promise<string>((r) => (listening = r));
-  const { serveCommand } = await import('../packages/broker/src/commands/serve.js');
-  const exit = serveCommand(config, { ...parse(args), out, until, onListening: (url) => listening(url) }, io);
-  const url = await Promise.race([ready, exit.then((c) => Promise.reject(new Error(`daq serve exited ${c}: ${stderr}`)))]);
-  return {
-    url,
-    port: Number(new URL(url).port),
-    stderr: () => stderr,
-    stop: async () => {
-      stop('test');
-      return exit;
-    },
-  };
-}
+/** Starts `daq serve` in this process; args are --listen and --token pairs. */
+const serve = (args: string[], out: string, config = BENCH): Promise<Daemon> => serveInProcess(config, { ...parse(args), out });
 
 function parse(args: string[]): { listen?: string; token?: string } {
   const o: { listen?: string; token?: string } = {};
