@@ -75,19 +75,24 @@ export class SerialLease implements AsyncDisposable {
     readonly maxHoldMs: number | undefined,
   ) {
     if (maxHoldMs !== undefined) {
-      this.revokeTimer = setTimeout(() => {
-        this.end(
-          'revoked',
-          new DaqError(
-            'DAQ_LEASE_REVOKED',
-            `lease on ${port.path} held by ${owner} was revoked after ${maxHoldMs} ms (its maxHoldMs): release leases as soon as a command is done, or raise maxHoldMs`,
-            { port: port.path, owner, heldMs: maxHoldMs },
-          ),
-        );
-        port.counters.revocations++;
-      }, maxHoldMs);
+      this.revokeTimer = setTimeout(() => this.revoke(), maxHoldMs);
       this.revokeTimer.unref();
     }
+  }
+
+  /** Ends the lease at maxHoldMs (by its timer, or at the first use after it if the timer is late). */
+  private revoke(): void {
+    if (this.stateValue === 'released' || this.stateValue === 'revoked') return;
+    const { path, counters } = this.port;
+    this.end(
+      'revoked',
+      new DaqError(
+        'DAQ_LEASE_REVOKED',
+        `lease on ${path} held by ${this.owner} was revoked after ${this.maxHoldMs} ms (its maxHoldMs): release leases as soon as a command is done, or raise maxHoldMs`,
+        { port: path, owner: this.owner, heldMs: this.maxHoldMs },
+      ),
+    );
+    counters.revocations++;
   }
 
   get path(): string {
@@ -106,14 +111,17 @@ export class SerialLease implements AsyncDisposable {
   async write(data: string | Uint8Array): Promise<void> {
     const line = this.usableLine();
     const bytes = toBytes(data);
+    // The command is out as soon as the line has it, and its reply may come before the write
+    // resolves (it waits for tcdrain): mark it unanswered first, so that a lease cut off while
+    // the write is in flight (revoked, its worker gone) makes the next grant wait for that reply.
+    this.unanswered = true;
+    this.lastWriteAt = performance.now();
     try {
       await line.write(bytes);
     } catch (e) {
       this.host.lineFailed(e as Error);
       throw this.portError(`write of ${bytes.length} bytes failed`, e);
     }
-    this.unanswered = true;
-    this.lastWriteAt = performance.now();
     this.port.counters.bytesOut += bytes.length;
   }
 
@@ -283,6 +291,9 @@ export class SerialLease implements AsyncDisposable {
   }
 
   private usableLine(): SerialLine {
+    // A busy event loop runs the revoke timer late: past maxHoldMs the lease is over anyway, and
+    // nothing may be written under it (the next holder would get the reply).
+    if (this.stateValue === 'active' && this.maxHoldMs !== undefined && this.heldMs >= this.maxHoldMs) this.revoke();
     if (this.stateValue !== 'active') throw this.endError!;
     if (!this.port.line) throw this.portError('the port is closed');
     return this.port.line;

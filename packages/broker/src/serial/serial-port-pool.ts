@@ -34,6 +34,8 @@ interface Waiter {
   maxHoldMs: number | undefined;
   enqueuedAt: number;
   contended: boolean;
+  /** Its grant was under way when it was cancelled (its worker went): already rejected, never granted. */
+  withdrawn?: boolean;
   resolve(lease: SerialLease): void;
   reject(err: Error): void;
   cancel(): void;
@@ -42,6 +44,8 @@ interface Waiter {
 interface Port extends PortState {
   waiters: Waiter[];
   granting: boolean;
+  /** The waiter whose grant is under way (the line settling, the input being flushed). */
+  grantee: Waiter | undefined;
   opening: Promise<SerialLine> | undefined;
 }
 
@@ -132,6 +136,7 @@ export class SerialPortPool implements AsyncDisposable {
       lastDataAt: 0,
       waiters: [],
       granting: false,
+      grantee: undefined,
       opening: undefined,
     });
   }
@@ -234,8 +239,10 @@ export class SerialPortPool implements AsyncDisposable {
     if (!waiter) return;
     waiter.cancel(); // no more timeout: the grant is under way
     port.granting = true;
+    port.grantee = waiter;
     void this.grant(port, waiter).finally(() => {
       port.granting = false;
+      port.grantee = undefined;
       this.pump(port);
     });
   }
@@ -249,6 +256,7 @@ export class SerialPortPool implements AsyncDisposable {
         return this.prepare(port);
       });
     } catch (e) {
+      if (waiter.withdrawn) return;
       waiter.reject(
         e instanceof DaqError
           ? e
@@ -261,6 +269,7 @@ export class SerialPortPool implements AsyncDisposable {
       );
       return;
     }
+    if (waiter.withdrawn) return; // its worker went while the line settled
     if (this.closed) {
       waiter.reject(
         new DaqError('DAQ_CLOSED', `the serial port pool closed while ${waiter.owner} waited for ${port.path}`, {
@@ -378,6 +387,18 @@ export class SerialPortPool implements AsyncDisposable {
           new DaqError('DAQ_WORKER', `lease of ${port.path} for ${w.owner} cancelled: ${reason}`, {
             port: port.path,
             owner: w.owner,
+          }),
+        );
+      }
+      // A wait whose grant is under way (the line settling) is cancelled too: granting it now
+      // would hand a lease to nobody.
+      const grantee = port.grantee;
+      if (grantee && !grantee.withdrawn && ownedBy(grantee.owner, owner)) {
+        grantee.withdrawn = true;
+        grantee.reject(
+          new DaqError('DAQ_WORKER', `lease of ${port.path} for ${grantee.owner} cancelled: ${reason}`, {
+            port: port.path,
+            owner: grantee.owner,
           }),
         );
       }
