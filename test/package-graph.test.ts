@@ -115,3 +115,17 @@ t.test('the broker starts other packages by entry point only, all in one file', 
     await t.resolves(readFile(url), `${name}: ${relative(root, fileURLToPath(url))} exists`);
   }
 });
+
+// V2 is an optional part (issue 17, "Retiring V2"): no package the main thread loads imports the V2
+// package, and the broker, which starts its worker by entry point, lists it as optional, so an
+// installation without it works (test/v2-optional.test.ts runs one).
+t.test('V2 is optional: imported by no other package, an optional dependency of the broker', async (t) => {
+  for (const pkg of Object.keys(ALLOWED))
+    t.notOk('@daq/v2-worker' in ALLOWED[pkg]!, `packages/${pkg} may not import @daq/v2-worker`);
+  const broker = JSON.parse(await readFile(join(root, 'packages/broker/package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+    optionalDependencies?: Record<string, string>;
+  };
+  t.notOk('@daq/v2-worker' in broker.dependencies, 'not a required dependency of the broker');
+  t.ok(broker.optionalDependencies?.['@daq/v2-worker'], 'an optional dependency of the broker');
+});

@@ -60,7 +60,7 @@ t.test('the daq binary: exit codes and streams', async (t) => {
   t.equal(ok.stdout, 'ok examples/seed.toml\nok examples/demo.toml\n');
   t.match(
     ok.stderr,
-    /^examples\/seed\.toml:24:1: warning: v4\.instruments\[0\]\.resource: TCPIP0::192\.168\.1\.100::inst0::INSTR needs a VISA library/,
+    /^examples\/seed\.toml:24:1: warning: v4\.instruments\[0\]\.resource: TCPIP0::192\.168\.1\.100::inst0::INSTR needs a VISA library/m,
   );
 
   const invalid = await daq(['validate', 'examples/demo.toml', 'test/fixtures/invalid/bad-visa-resource.toml']);

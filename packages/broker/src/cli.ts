@@ -7,7 +7,7 @@ import { schemaCommand } from './commands/schema.js';
 import { simCommand } from './commands/sim.js';
 import { runCommand } from './commands/run.js';
 import { inspectCommand } from './commands/inspect.js';
-import { migrateCommand } from './commands/migrate.js';
+import { auditCommand, migrateCommand } from './commands/migrate.js';
 import { planCheckCommand, planListText, planRunCommand } from './commands/plan.js';
 import { serveCommand } from './commands/serve.js';
 
@@ -39,6 +39,13 @@ Usage:
                              [v4.shadow] to compare first (exit 0 done, 2 invalid CONFIG or
                              bad usage, 1 unreadable CONFIG or unwritable output).
                              Guide: docs/migration.md
+  daq migrate --audit CONFIG... [--json]
+                             which configurations still use V2: per configuration its V2
+                             instruments with their type's deprecation batch, then per type
+                             the instruments and configurations, and per batch whether it
+                             could be removed today (no configuration runs its types on V2)
+                             (exit 0 audited, 2 an invalid CONFIG, 1 an unreadable one).
+                             Guide: docs/migration.md#deprecation-batches
   daq plan list               the built-in plans and their parameters
   daq plan check CONFIG PLAN  check a plan file against a configuration: instruments exist and
                              can do what it asks, positions within limits; every problem as
@@ -66,6 +73,7 @@ Examples:
   daq validate examples/*.toml
   daq sim examples/demo.toml --json
   daq migrate lab.toml --shadow -o lab.shadow.toml && daq migrate lab.toml -o lab.v4.toml
+  daq migrate --audit lab/*.toml
   daq plan run examples/polarization-scan.toml examples/plans/polarizer.toml
   daq serve examples/polarization-scan.toml
   daq schema --out schema/daq-config.schema.json
@@ -160,8 +168,24 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
             'keep-v2': { type: 'boolean', default: false },
             shadow: { type: 'boolean', default: false },
             force: { type: 'boolean', default: false },
+            audit: { type: 'boolean', default: false },
+            json: { type: 'boolean', default: false },
           },
         });
+        if (values.audit) {
+          const extra = (['out', 'in-place', 'keep-v2', 'shadow', 'force'] as const).filter((k) => values[k]);
+          if (extra.length) {
+            io.err(
+              `daq migrate --audit: ${extra.map((k) => `--${k}`).join(', ')} ${extra.length === 1 ? 'goes' : 'go'} with a conversion, not with --audit\n`,
+            );
+            return 2;
+          }
+          return await auditCommand(positionals, { json: values.json ?? false }, io);
+        }
+        if (values.json) {
+          io.err('daq migrate: --json goes with --audit (daq migrate --audit CONFIG... --json)\n');
+          return 2;
+        }
         if (positionals.length > 1) {
           io.err(`daq migrate: one configuration at a time (got ${positionals.length}: ${positionals.join(' ')})\n`);
           return 2;

@@ -7,7 +7,8 @@ import { ConfigError, DaqError, loadConfig, parseConfig, validateConfigText, typ
 const brief = (ds: ConfigDiagnostic[]) => ds.map((d) => `${d.line}:${d.column}: ${d.severity}: ${d.path}: ${d.message}`);
 
 t.test('defaults from each type are made explicit', async (t) => {
-  const { config, warnings } = parseConfig(`
+  const { config, warnings } = parseConfig(
+    `
 [v2]
 instruments = [
   { id = "rot", type = "Elliptec", serial_port = "/dev/ttyUSB0" },
@@ -18,7 +19,10 @@ instruments = [
   { id = "stage", type = "ESP300", serial_port = "/dev/ttyUSB3" },
   { id = "cam", type = "PVCAMInstrument", camera_name = "pvcam0" },
 ]
-`);
+`,
+    '<config>',
+    { deprecations: false }, // deprecated V2 types: packages/core/test/retirement.test.ts
+  );
   t.same(warnings, []);
   t.same(config.application, { name: 'daq', log_level: 'info', data_dir: 'data', simulate: false });
   t.same(config.broker, {
@@ -78,6 +82,7 @@ t.test('an absent section is a disabled subsystem', async (t) => {
     restart_backoff_ms: 1000,
     batch_rows: 1000,
     batch_interval_ms: 100,
+    allow_deprecated: true,
   });
   t.equal(config.v4.enabled, true);
 });
@@ -154,6 +159,7 @@ cpu = ${availableParallelism()}
   );
   t.ok(config);
   t.same(brief(warnings), [
+    '3:1: warning: v2.instruments[0]: Elliptec "rot_v2" is deprecated in batch 1 (Newport 1830-C and Elliptec): its V2 driver will be removed; migrate it with: daq migrate w.toml -o w.v4.toml (docs/migration.md#batch-1)',
     '13:1: warning: v4.instruments[0].address: Elliptec address 1 on /dev/ttyUSB0 is also v2.instruments[0] (rot_v2): V2 and V4 will both drive this one device (fine for side-by-side comparison; otherwise give it another address)',
     '17:1: warning: v4.instruments[1].resource: GPIB0::22::INSTR needs a VISA library: set [broker] visa_library, or use simulate = true, or a ::SOCKET resource',
     `22:1: warning: v4.instruments[2].cpu: cpu ${availableParallelism()} does not exist on this machine (CPUs 0-${availableParallelism() - 1}); pinning will fail here`,
@@ -176,8 +182,9 @@ id = "term"
 type = "ScpiInstrument"
 resource = "ASRL/dev/ttyUSB2::INSTR"
 `;
-  t.same(validateConfigText(base, 'a.toml').diagnostics, [], "without baud_rate it adopts the port's settings");
-  t.same(brief(validateConfigText(`${base}baud_rate = 115200\n`, 'a.toml').diagnostics), [
+  const quiet = { deprecations: false }; // deprecated V2 types: packages/core/test/retirement.test.ts
+  t.same(validateConfigText(base, 'a.toml', quiet).diagnostics, [], "without baud_rate it adopts the port's settings");
+  t.same(brief(validateConfigText(`${base}baud_rate = 115200\n`, 'a.toml', quiet).diagnostics), [
     '9:1: error: v4.instruments[0].baud_rate: baud_rate 115200 conflicts with 9600 for /dev/ttyUSB2 in v2.instruments[0] (laser); instruments sharing a port must agree on its line settings',
   ]);
 });
@@ -194,6 +201,7 @@ type = "Newport1830C"
 serial_port = "/dev/ttyUSB1"
 `,
     'd.toml',
+    { deprecations: false },
   );
   t.same(brief(diagnostics), [
     '8:1: error: v2.instruments[1].serial_port: /dev/ttyUSB1 already has a Newport1830C in v2: v2.instruments[0] (p1); one port has one such device (configure it once per subsystem)',

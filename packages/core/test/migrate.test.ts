@@ -282,7 +282,7 @@ t.test('an input [v4.shadow] entry for a migrated instrument is dropped and repo
   const text = await fixture('shadow-entry.toml');
   const r = migrate(text);
   const out = parseConfig(r.text).config;
-  t.same(out.v4.shadow, { instruments: [], tolerance_ms: 40, worst: 3 }, 'the entry goes, the settings stay');
+  t.same(out.v4.shadow, { instruments: [], tolerance_ms: 40, worst: 3, max_rel_diff: 0.01 }, 'the entry goes, the settings stay');
   t.match(r.report[0]!.advice, 'its [v4.shadow] entry was removed');
   t.equal(r.report[1]!.advice, undefined);
   t.same(r.notes, ['[v4.shadow] no longer lists meter: migrated instruments run on V4 only']);
@@ -292,7 +292,7 @@ t.test('an input [v4.shadow] entry for a migrated instrument is dropped and repo
   );
 
   const s = migrate(text, 'lab.toml', { shadow: true });
-  t.same(parseConfig(s.text).config.v4.shadow, { instruments: ['meter', 'rot'], tolerance_ms: 40, worst: 3 });
+  t.same(parseConfig(s.text).config.v4.shadow, { instruments: ['meter', 'rot'], tolerance_ms: 40, worst: 3, max_rel_diff: 0.01 });
   t.same(
     s.report.map((e) => e.outcome),
     ['shadowed', 'shadowed'],

@@ -1,10 +1,19 @@
 // `daq migrate CONFIG [-o FILE | --in-place]`: converts a configuration's V2 instruments to V4
 // (or lists them in [v4.shadow] with --shadow); a report per instrument on stderr, files written atomically.
+// `daq migrate --audit CONFIG...`: which configurations still use V2 and which batch could go today.
 
 import { randomBytes } from 'node:crypto';
 import { link, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { formatDiagnostic, migrateConfigText } from '@daq/core';
+import {
+  auditConfigText,
+  batchGuideLink,
+  formatDiagnostic,
+  migrateConfigText,
+  summarizeAudit,
+  type AuditSummary,
+  type ConfigAudit,
+} from '@daq/core';
 import type { CliIo } from '../cli-io.js';
 
 export interface MigrateOptions {
@@ -183,4 +192,125 @@ export async function migrateCommand(file: string | undefined, options: MigrateO
   lines.push(`Conversion complete: ${destination}`);
   io.err(`${lines.join('\n')}\n`);
   return EXIT_OK;
+}
+
+export interface AuditOptions {
+  json: boolean;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** Columns padded to their widest cell, two spaces apart. */
+function table(rows: string[][], indent = '  '): string[] {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) =>
+    `${indent}${r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')}`.trimEnd(),
+  );
+}
+
+function auditText(audits: ConfigAudit[], s: AuditSummary): string {
+  const out: string[] = [];
+  for (const a of audits) {
+    if (!a.ok) {
+      out.push(
+        `${a.file}: not audited: ${a.errors[0]?.message ?? 'invalid'}${a.errors.length > 1 ? ` (and ${a.errors.length - 1} more; daq validate ${a.file})` : ''}`,
+      );
+      continue;
+    }
+    const running = a.instruments.filter((i) => i.runs).length;
+    if (!a.v2Enabled) {
+      out.push(
+        `${a.file}: no V2 ([v2] ${a.instruments.length ? `disabled; its ${plural(a.instruments.length, 'instrument')} are not run` : 'absent or disabled'})`,
+      );
+      continue;
+    }
+    out.push(`${a.file}: V2 enabled, ${plural(running, 'instrument')} on V2`);
+    if (a.instruments.length) {
+      const rows = [['line', 'id', 'type', 'batch', 'note']];
+      for (const i of a.instruments)
+        rows.push([
+          String(i.line),
+          i.id,
+          i.type,
+          i.batch === undefined ? '-' : String(i.batch),
+          [i.v4Driver ? '' : 'no V4 driver: goes with the V2 package', i.shadowed ? 'shadowed by V4' : '']
+            .filter(Boolean)
+            .join('; '),
+        ]);
+      out.push(...table(rows));
+    }
+    if (a.migrate) out.push(`  migrate with: ${a.migrate}`);
+  }
+  out.push('');
+  const notAudited = s.configurations - s.audited;
+  out.push(
+    `Summary: ${plural(s.configurations, 'configuration')}${notAudited ? ` (${notAudited} not audited)` : ''}; ${s.onV2.length} start V2${s.onV2.length ? ` (${s.onV2.join(', ')})` : ''}`,
+  );
+  if (s.types.length) {
+    const rows = [['type', 'batch', 'instruments', 'configurations']];
+    for (const t of s.types)
+      rows.push([t.type, t.batch === undefined ? '-' : String(t.batch), String(t.instruments), String(t.configurations.length)]);
+    out.push(...table(rows));
+  } else out.push('  no instrument runs on V2');
+  const verdict = (removable: boolean | null, blockers: string) =>
+    removable === true
+      ? 'can be removed today'
+      : removable === null
+        ? `unknown: ${plural(notAudited, 'configuration')} not audited`
+        : `not yet: ${blockers}`;
+  for (const b of s.batches) {
+    const files = [...new Set(b.usedBy.map((u) => u.file))];
+    const uses = files
+      .map(
+        (f) =>
+          `${f}: ${b.usedBy
+            .filter((u) => u.file === f)
+            .map((u) => u.id)
+            .join(', ')}`,
+      )
+      .join('; ');
+    out.push(
+      `  batch ${b.batch} (${b.title}): ${verdict(b.removable, `${plural(b.usedBy.length, 'instrument')} in ${plural(files.length, 'configuration')} (${uses})`)} (${batchGuideLink(b.batch)})`,
+    );
+  }
+  out.push(
+    `  the V2 package (the V2 runtime; MockPower, which has no V4 driver, goes with it): ${verdict(s.v2Package.removable, `[v2] enabled in ${s.v2Package.usedBy.join(', ')}`)}`,
+  );
+  return `${out.join('\n')}\n`;
+}
+
+/**
+ * `daq migrate --audit CONFIG...`: which configurations still use V2, per instrument type, and which
+ * retirement batch could be removed today. Exit 0 when every file was audited, 2 if one is invalid,
+ * 1 if one is unreadable (as daq validate).
+ */
+export async function auditCommand(files: string[], options: AuditOptions, io: CliIo): Promise<number> {
+  if (files.length === 0) {
+    io.err('daq migrate --audit: name the configurations to audit (daq migrate --audit lab/*.toml)\n');
+    return EXIT_USAGE;
+  }
+  const audits: ConfigAudit[] = [];
+  let unreadable = false;
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      unreadable = true;
+      const message = `cannot read: ${reasonOf(e)}`;
+      audits.push({
+        file,
+        ok: false,
+        errors: [{ file, line: 0, column: 0, path: '', message, severity: 'error' }],
+        v2Enabled: false,
+        instruments: [],
+      });
+      continue;
+    }
+    audits.push(auditConfigText(text, file));
+  }
+  const summary = summarizeAudit(audits);
+  io.out(options.json ? `${JSON.stringify({ configurations: audits, summary }, null, 2)}\n` : auditText(audits, summary));
+  if (unreadable) return EXIT_IO;
+  return audits.every((a) => a.ok) ? EXIT_OK : EXIT_USAGE;
 }

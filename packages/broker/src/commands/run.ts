@@ -5,7 +5,7 @@
 
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
-import { formatDiagnostic, type LoadedConfig } from '@daq/core';
+import type { LoadedConfig } from '@daq/core';
 import { loadCommandConfig } from './load-command-config.js';
 import type { CliIo } from '../cli-io.js';
 import { startSimulators } from '@daq/sim';
@@ -141,7 +141,6 @@ export async function runCommand(file: string | undefined, options: RunCommandOp
   }
   const loaded = await loadCommandConfig('run', file, io);
   if (typeof loaded === 'number') return loaded;
-  for (const w of loaded.warnings) io.err(`${formatDiagnostic(w)}\n`);
 
   let acq: Acquisition | undefined;
   const sig = signals(() => {

@@ -4,6 +4,7 @@
 import { formatDiagnostic, validateConfigText } from '@daq/core';
 import { readFile } from 'node:fs/promises';
 import type { CliIo } from '../cli-io.js';
+import { v2Installation } from '../entry-points.js';
 
 export const EXIT_OK = 0;
 export const EXIT_UNREADABLE = 1;
@@ -27,7 +28,7 @@ export async function validateCommand(files: string[], io: CliIo): Promise<numbe
       unreadable = true;
       continue;
     }
-    const { config, diagnostics } = validateConfigText(text, file);
+    const { config, diagnostics } = validateConfigText(text, file, { v2: v2Installation() });
     for (const d of diagnostics) io.err(`${formatDiagnostic(d)}\n`);
     if (config) {
       io.out(`ok ${file}\n`);

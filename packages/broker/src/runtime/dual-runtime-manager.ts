@@ -87,7 +87,6 @@ export class DualRuntimeManager extends EventEmitter<RuntimeEvents> implements A
   ) {
     super();
     this.clock = options.clock ?? new Clock();
-    const urls = { v2: entryUrl('v2Worker'), v4: entryUrl('v4Worker'), ...options.workerUrls };
     const b = config.broker;
     // Shadow mode: V4 also runs the listed V2 instruments, with V2's settings and ids.
     this.shadows = shadowedInstruments(config);
@@ -105,9 +104,11 @@ export class DualRuntimeManager extends EventEmitter<RuntimeEvents> implements A
         return false;
       });
       for (const i of section.instruments as InstrumentConfig[]) this.owner.set(i.id, name);
+      // Resolved only for an enabled subsystem: V2 may be absent from this installation.
+      const url = options.workerUrls?.[name] ?? entryUrl(name === 'v2' ? 'v2Worker' : 'v4Worker');
       const sup = new SubsystemSupervisor(
         name,
-        urls[name],
+        url,
         section as DaqConfig['v2'] & DaqConfig['v4'],
         instruments,
         resources,

@@ -9,6 +9,7 @@ import { didYouMean } from '../did-you-mean.js';
 import { configSchema } from './schema.js';
 import { PositionIndex, formatKeyPath, type KeyPath } from './locate.js';
 import { semanticChecks, type PlacedInstrument } from './semantic.js';
+import { retirementFindings, type ValidateOptions } from './retirement.js';
 import type { JsonSchema } from './instrument-types.js';
 import type { SubsystemName } from './types.js';
 import type { DaqConfig, InstrumentConfig, LoadedConfig } from './types.js';
@@ -93,8 +94,11 @@ function emptySubsystem<S extends SubsystemName>(name: S): DaqConfig[S] {
   return { ...sectionDefaults<DaqConfig[S]>(sectionSchema(name)), enabled: false };
 }
 
-/** Validates configuration text; never throws for bad input. `file` is used in messages. */
-export function validateConfigText(text: string, file: string): ValidationResult {
+/**
+ * Validates configuration text; never throws for bad input. `file` is used in messages.
+ * `options` says what of V2 this installation has, and whether to report deprecated V2 types.
+ */
+export function validateConfigText(text: string, file: string, options: ValidateOptions = {}): ValidationResult {
   const diagnostics: ConfigDiagnostic[] = [];
   const push = (path: KeyPath, message: string, severity: 'error' | 'warning', at?: { line: number; column: number }) => {
     const pos = at ?? positions.find(path);
@@ -155,6 +159,9 @@ export function validateConfigText(text: string, file: string): ValidationResult
   const schemaOk = diagnostics.length === 0;
   for (const f of semanticChecks(config, valid, (p) => positions.has(p), { sectionsValid: !badSection }))
     push(f.path, f.message, f.severity);
+  if (!badSection)
+    for (const f of retirementFindings(config, valid, file, (p) => positions.has(p), options))
+      push(f.path, f.message, f.severity);
 
   diagnostics.sort((a, b) => a.line - b.line || a.column - b.column);
   const hasErrors = diagnostics.some((d) => d.severity === 'error');
@@ -162,14 +169,14 @@ export function validateConfigText(text: string, file: string): ValidationResult
 }
 
 /** Parses configuration text or throws a ConfigError carrying every problem found. */
-export function parseConfig(text: string, file = '<config>'): LoadedConfig {
-  const result = validateConfigText(text, file);
+export function parseConfig(text: string, file = '<config>', options: ValidateOptions = {}): LoadedConfig {
+  const result = validateConfigText(text, file, options);
   if (!result.config) throw new ConfigError(result.diagnostics);
   return { file, config: result.config, warnings: result.diagnostics };
 }
 
 /** Reads and parses a configuration file. Unreadable files throw `DAQ_CONFIG_READ`. */
-export async function loadConfig(path: string): Promise<LoadedConfig> {
+export async function loadConfig(path: string, options: ValidateOptions = {}): Promise<LoadedConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -177,5 +184,5 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
     const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
     throw new DaqError('DAQ_CONFIG_READ', `cannot read configuration ${path}: ${reason}`, { file: path }, { cause: e });
   }
-  return parseConfig(text, path);
+  return parseConfig(text, path, options);
 }

@@ -74,3 +74,48 @@ export function migrationFieldMap(type: string): Record<string, string> {
   }
   return map;
 }
+
+/**
+ * Retiring V2: the V2 types that have a V4 driver are deprecated, and later removed from V2, in
+ * batches (issue 17's roadmap). A type is in at most one batch; a V2 type without a V4 driver
+ * (MockPower, simulation only) is in none: it is part of the V2 package and goes when V2 goes.
+ * A test keeps this table consistent with the drivers and TYPE_MIGRATIONS; docs/migration.md has
+ * a section per batch (`#batch-N`) with its removal procedure.
+ */
+export interface RetirementBatch {
+  batch: number;
+  /** What the batch holds, in words: "Newport 1830-C and Elliptec". */
+  title: string;
+  /** The V2 instrument types it deprecates (each has a V4 driver). */
+  types: readonly string[];
+  /** Set by the removal procedure once the batch's V2 driver files are deleted from this repository. */
+  removed?: boolean;
+}
+
+export const RETIREMENT_BATCHES: readonly RetirementBatch[] = [
+  { batch: 1, title: 'Newport 1830-C and Elliptec', types: ['Newport1830C', 'Elliptec'] },
+  { batch: 2, title: 'MaiTai', types: ['MaiTai'] },
+];
+
+/**
+ * The module of each V2 type's driver: packages/v2-worker/src/drivers/<module>.ts, exported by
+ * the V2 package as `@daq/v2-worker/drivers/<module>`. The V2 worker loads the modules that are
+ * present and the broker checks which are, so removing a batch's files leaves a working V2 for
+ * the other types.
+ */
+export const V2_DRIVER_MODULES: Readonly<Record<string, string>> = {
+  Elliptec: 'elliptec',
+  Newport1830C: 'newport-1830c',
+  MaiTai: 'maitai',
+  MockPower: 'mock-power',
+};
+
+/** The batch that deprecates a V2 type, if any. */
+export function retirementBatchOf(type: string): RetirementBatch | undefined {
+  return RETIREMENT_BATCHES.find((b) => b.types.includes(type));
+}
+
+/** Section of docs/migration.md for a batch: its removal procedure. */
+export function batchGuideLink(batch: number): string {
+  return `docs/migration.md#batch-${batch}`;
+}

@@ -17,7 +17,21 @@ export {
   migrationGuideLink,
   typeMigration,
   type TypeMigration,
+  RETIREMENT_BATCHES,
+  V2_DRIVER_MODULES,
+  retirementBatchOf,
+  batchGuideLink,
+  type RetirementBatch,
 } from './migrate-type-table.js';
+export { migrateCommandFor, type V2Installation, type ValidateOptions } from './retirement.js';
+export {
+  auditConfigText,
+  summarizeAudit,
+  type AuditInstrument,
+  type AuditSummary,
+  type AuditUse,
+  type ConfigAudit,
+} from './audit.js';
 
 export type MigrationResult =
   | {
@@ -37,7 +51,7 @@ export type MigrationResult =
 
 /** Converts configuration text; never throws for bad input (ok: false carries its diagnostics). */
 export function migrateConfigText(text: string, file: string, options: MigrationOptions = {}): MigrationResult {
-  const input = validateConfigText(text, file);
+  const input = validateConfigText(text, file, { deprecations: false });
   if (!input.config) return { ok: false, diagnostics: input.diagnostics };
   const config = input.config;
   const positions = new PositionIndex(text);
@@ -51,7 +65,7 @@ export function migrateConfigText(text: string, file: string, options: Migration
 
   const plan = planMigration(config, parseToml(text) as Record<string, unknown>, positions, file, options);
   const out = renderMigration(plan);
-  const check = validateConfigText(out, `${file} (migrated)`);
+  const check = validateConfigText(out, `${file} (migrated)`, { deprecations: false });
   if (!check.config) {
     const errors = check.diagnostics.filter((d) => d.severity === 'error');
     const list = errors.map((d) => `${d.line}:${d.column}: ${d.path}: ${d.message}`).join('; ');

@@ -172,7 +172,7 @@ function subsystemSchema(subsystem: SubsystemName): JsonSchema {
               type: 'boolean',
               default: true,
               description:
-                'Deprecated V2 instrument types (docs/migration.md#deprecation-batches) run with one warning per instrument naming its batch and the command that migrates it; false makes each of them an error instead, as when the batch is removed.',
+                'Deprecated V2 instrument types (docs/migration.md#deprecation-batches) run with one warning per instrument naming its batch and the command that migrates it; false makes each of them an error instead, as when the batch is removed (an instrument listed in [v4.shadow] still only warns: it is being migrated).',
             },
           }
         : {}),

@@ -4,6 +4,7 @@
 import { serialChannelFor, type CommandTable, type ElliptecConfig, type Reading } from '@daq/core';
 import { ElliptecDevice } from '@daq/protocols';
 import { LegacyInstrument } from '../legacy-instrument.js';
+import type { V2Driver } from '../driver-registry.js';
 
 export class ElliptecV2 extends LegacyInstrument<ElliptecConfig> {
   private readonly device = new ElliptecDevice(serialChannelFor(this.config, this.context), this.config.address, this.id, {
@@ -40,3 +41,9 @@ export class ElliptecV2 extends LegacyInstrument<ElliptecConfig> {
     return [{ channel: 'position', value: await this.device.position(), unit: this.device.identity.unit }];
   }
 }
+
+/** This driver for the V2 worker, which loads it as @daq/v2-worker/drivers/elliptec when the file is present. */
+export const v2Driver: V2Driver = {
+  type: 'Elliptec',
+  create: (config, context) => new ElliptecV2(config as ElliptecConfig, context),
+};

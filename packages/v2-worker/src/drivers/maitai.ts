@@ -3,6 +3,7 @@
 import { serialChannelFor, type CommandTable, type MaiTaiConfig, type Reading } from '@daq/core';
 import { MAITAI_CHANNELS, MAITAI_MAX_NM, MAITAI_MIN_NM, MaiTaiDevice } from '@daq/protocols';
 import { LegacyInstrument } from '../legacy-instrument.js';
+import type { V2Driver } from '../driver-registry.js';
 
 export class MaiTaiV2 extends LegacyInstrument<MaiTaiConfig> {
   private readonly device = new MaiTaiDevice(serialChannelFor(this.config, this.context), this.id, this.config.timeout_ms);
@@ -34,3 +35,6 @@ export class MaiTaiV2 extends LegacyInstrument<MaiTaiConfig> {
     return this.device.readings();
   }
 }
+
+/** This driver for the V2 worker, which loads it as @daq/v2-worker/drivers/maitai when the file is present. */
+export const v2Driver: V2Driver = { type: 'MaiTai', create: (config, context) => new MaiTaiV2(config as MaiTaiConfig, context) };

@@ -3,6 +3,7 @@
 
 import { mulberry32, type CommandTable, type DriverContext, type MockPowerConfig, type Reading } from '@daq/core';
 import { LegacyInstrument } from '../legacy-instrument.js';
+import type { V2Driver } from '../driver-registry.js';
 
 export class MockPowerV2 extends LegacyInstrument<MockPowerConfig> {
   private readonly uniform: () => number;
@@ -43,3 +44,9 @@ export class MockPowerV2 extends LegacyInstrument<MockPowerConfig> {
     return [{ channel: 'power', value: this.sample(), unit: 'W' }];
   }
 }
+
+/** This driver for the V2 worker, which loads it as @daq/v2-worker/drivers/mock-power when the file is present. */
+export const v2Driver: V2Driver = {
+  type: 'MockPower',
+  create: (config, context) => new MockPowerV2(config as MockPowerConfig, context),
+};

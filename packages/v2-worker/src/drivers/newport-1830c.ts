@@ -3,6 +3,7 @@
 import { serialChannelFor, type CommandTable, type Newport1830CConfig, type Reading } from '@daq/core';
 import { Newport1830CDevice } from '@daq/protocols';
 import { LegacyInstrument } from '../legacy-instrument.js';
+import type { V2Driver } from '../driver-registry.js';
 
 export class Newport1830CV2 extends LegacyInstrument<Newport1830CConfig> {
   private readonly device = new Newport1830CDevice(serialChannelFor(this.config, this.context), this.id, this.config.timeout_ms);
@@ -35,3 +36,9 @@ export class Newport1830CV2 extends LegacyInstrument<Newport1830CConfig> {
     return { 'units-restored': this.device.unitsRestored };
   }
 }
+
+/** This driver for the V2 worker, which loads it as @daq/v2-worker/drivers/newport-1830c when the file is present. */
+export const v2Driver: V2Driver = {
+  type: 'Newport1830C',
+  create: (config, context) => new Newport1830CV2(config as Newport1830CConfig, context),
+};
