@@ -11,7 +11,15 @@ import { ShadowComparator } from './shadow/shadow-comparator.js';
 import { ScalarFileSink } from './storage/scalar-file-sink.js';
 import { createRunDirectory, writeJsonAtomic } from './storage/run-directory.js';
 import { CameraManager } from './camera/camera-manager.js';
-import { instrumentRecords, newRunRecord, shadowSummary, type RunRecord, type RunStatus } from './run-record.js';
+import {
+  instrumentRecords,
+  newRunRecord,
+  rateShortfall,
+  rateWarning,
+  shadowSummary,
+  type RunRecord,
+  type RunStatus,
+} from './run-record.js';
 
 export type { RunRecord, RunStatus } from './run-record.js';
 
@@ -50,6 +58,8 @@ export interface Progress {
   subsystems: Record<string, string>;
   /** Per camera: frames taken from the camera, stored on disk, and lost (anywhere). */
   frames: Record<string, { acquired: number; stored: number; dropped: number }>;
+  /** Instruments polled more than 5 % below their poll_hz (as of run.json's last refresh). */
+  short: { instrument: string; requestedHz: number; achievedHz: number }[];
 }
 
 export class Acquisition {
@@ -206,8 +216,15 @@ export class Acquisition {
       frames: Object.fromEntries(
         this.cameras.reports().map((c) => [c.id, { acquired: c.acquired, stored: c.stored, dropped: c.dropped.total }]),
       ),
+      short: this.record.instruments.flatMap((i) => {
+        const r = rateShortfall(i);
+        return r ? [{ instrument: `${i.subsystem}.${i.id}`, requestedHz: r.requestedHz, achievedHz: r.achievedHz }] : [];
+      }),
     };
   }
+
+  /** The rate warnings in run.json's warnings as of its last refresh, replaced at each one. */
+  private rateWarnings: string[] = [];
 
   /** Rows the workers' output dropped (ring policies), from their last status. */
   private workerDropped = 0;
@@ -249,6 +266,9 @@ export class Acquisition {
       shadowStats: r.streams.shadow,
       shadowReport: r.shadow,
     });
+    const rateWarnings = r.instruments.flatMap((i) => rateWarning(i) ?? []);
+    r.warnings = [...r.warnings.filter((w) => !this.rateWarnings.includes(w)), ...rateWarnings];
+    this.rateWarnings = rateWarnings;
     r.subsystems = this.runtime.subsystems.map((name) => {
       const sup = this.runtime.supervisor(name)!;
       const prev = r.subsystems.find((s) => s.name === name);

@@ -30,6 +30,32 @@ export interface RunInstrument {
   flagged?: Record<string, number>;
   /** What the driver put right on the device during the run, by kind (e.g. units-restored). */
   corrections?: Record<string, number>;
+  /**
+   * A polled instrument's rate: what poll_hz asked, what it got (InstrumentStatus.achievedHz), and
+   * the polls that did not happen because it could not keep up (see rateShortfall).
+   */
+  rate?: { requestedHz: number; achievedHz: number; missedPolls: number; polledS: number };
+}
+
+/** An instrument below this share of its requested poll rate is reported (summary, run.json warnings, progress line). */
+export const RATE_SHORTFALL = 0.05;
+
+/** The instrument's rate, when it fell more than RATE_SHORTFALL short of its poll_hz over at least a second. */
+export function rateShortfall(i: RunInstrument): RunInstrument['rate'] | undefined {
+  const r = i.rate;
+  if (!r || r.polledS < 1 || r.requestedHz <= 0) return undefined;
+  return r.missedPolls > RATE_SHORTFALL * r.requestedHz * r.polledS ? r : undefined;
+}
+
+/** The warning for an instrument that fell short of its poll rate, or undefined. */
+export function rateWarning(i: RunInstrument): string | undefined {
+  const r = rateShortfall(i);
+  if (!r) return undefined;
+  const pct = Math.round((1 - r.achievedHz / r.requestedHz) * 100);
+  return (
+    `${i.subsystem}.${i.id}: polled at ${r.achievedHz} Hz of the ${r.requestedHz} Hz asked (${pct} % short, ${r.missedPolls} polls missed): ` +
+    `its polls take longer than the period (the ${i.subsystem} worker, the line or the instrument cannot keep up); lower poll_hz or spread the instruments`
+  );
 }
 
 export interface RunRecord {
@@ -149,9 +175,26 @@ export function instrumentRecords(s: InstrumentSources): RunInstrument[] {
               state: live.state,
               pollErrors: live.pollErrors,
               ...(live.error ? { lastError: `${live.error.code}: ${live.error.message}` } : {}),
+              ...(live.pollHz > 0 && live.pollingS > 0
+                ? {
+                    rate: {
+                      requestedHz: live.pollHz,
+                      achievedHz: Math.round(live.achievedHz * 10) / 10,
+                      missedPolls: live.missedPolls,
+                      polledS: Math.round(live.pollingS * 1000) / 1000,
+                    },
+                  }
+                : prev?.rate
+                  ? { rate: prev.rate }
+                  : {}),
             }
           : prev?.state
-            ? { state: prev.state, pollErrors: prev.pollErrors, ...(prev.lastError ? { lastError: prev.lastError } : {}) }
+            ? {
+                state: prev.state,
+                pollErrors: prev.pollErrors,
+                ...(prev.lastError ? { lastError: prev.lastError } : {}),
+                ...(prev.rate ? { rate: prev.rate } : {}),
+              }
             : {}),
         ...(camera ? { note: `camera: ${camera.stored} frames stored` } : {}),
         ...(note ? { note } : {}),

@@ -272,6 +272,40 @@ function host(instruments: FakeInstrument[]) {
   return { h, sink, init };
 }
 
+t.test('host: the achieved poll rate and the polls missed, for one that keeps up and one that cannot', async (t) => {
+  const keeps = new FakeInstrument('keeps', 10); // instant reads, 100 ms period
+  const slow = new FakeInstrument('slow', 100); // each read takes 40 ms: at most 25 polls/s of the 100 asked
+  slow.slowMs = 40;
+  const { h, init } = host([keeps, slow]);
+  await h.init(init);
+  const before = (await h.status()).instruments;
+  t.same(
+    before.map((s) => [s.pollingS, s.missedPolls, s.achievedHz]),
+    [
+      [0, 0, 0],
+      [0, 0, 0],
+    ],
+    'nothing before polling starts',
+  );
+  await h.startPolling();
+  await new Promise((r) => setTimeout(r, 1200));
+  await h.stopPolling();
+  const [k, s] = (await h.status()).instruments;
+  t.ok(k!.pollingS >= 1.1 && k!.pollingS < 3, `polled for ${k!.pollingS} s`);
+  t.ok(Math.abs(k!.achievedHz - 10) < 1.5, `keeps up: ${k!.achievedHz} Hz of 10`);
+  t.ok(k!.missedPolls <= 1, `no polls missed (${k!.missedPolls})`);
+  t.ok(s!.achievedHz > 5 && s!.achievedHz <= 25.5, `the slow one gets at most 25 Hz of 100 (${s!.achievedHz})`);
+  t.equal(
+    s!.missedPolls,
+    Math.floor(s!.pollingS * 100) - s!.polls,
+    'missed = what poll_hz asked in the time polled, less the polls',
+  );
+  t.ok(s!.missedPolls > 60, `and they are many (${s!.missedPolls})`);
+  await new Promise((r) => setTimeout(r, 150));
+  t.equal((await h.status()).instruments[0]!.pollingS, k!.pollingS, 'the time polled stops growing when polling stops');
+  await h.shutdown();
+});
+
 t.test('host: init per instrument, polling at poll_hz, failing and recovering, overruns', async (t) => {
   const a = new FakeInstrument('a', 50);
   const b = new FakeInstrument('b', 0);

@@ -11,6 +11,7 @@ import type { CliIo } from '../cli-io.js';
 import { startSimulators } from '@daq/sim';
 import { Acquisition, type AcquisitionOptions, type Progress, type RunRecord } from '../acquisition.js';
 import { formatShadow } from '../shadow/shadow-format.js';
+import { rateShortfall, rateWarning } from '../run-record.js';
 
 export interface RunCommandOptions {
   durationS?: number;
@@ -54,7 +55,10 @@ function line(p: Progress): string {
   const frames = Object.entries(p.frames)
     .map(([k, f]) => `, ${k} ${f.acquired} frames (${f.stored} stored, ${f.dropped} dropped)`)
     .join('');
-  return `daq run: ${p.elapsedS.toFixed(0)} s, ${rows || 'no rows yet'}, ${Math.round(p.rate)} rows/s, stored ${p.stored}, backlog ${p.backlog}, dropped ${p.dropped}, late ${p.late}${frames}${states}`;
+  const shown = p.short.slice(0, 3).map((s) => `${s.instrument} ${s.achievedHz}/${s.requestedHz} Hz`);
+  if (p.short.length > 3) shown.push(`${p.short.length - 3} more (run.json)`);
+  const short = p.short.length ? `; BELOW poll rate: ${shown.join(', ')}` : '';
+  return `daq run: ${p.elapsedS.toFixed(0)} s, ${rows || 'no rows yet'}, ${Math.round(p.rate)} rows/s, stored ${p.stored}, backlog ${p.backlog}, dropped ${p.dropped}, late ${p.late}${frames}${states}${short}`;
 }
 
 /**
@@ -74,10 +78,13 @@ export function summary(r: RunRecord, dir: string): string {
   for (const f of r.streams.scalars.files) out.push(`  file: ${join(dir, f)}`);
   out.push(`  file: ${join(dir, 'run.json')}`);
   const w = Math.max(10, ...r.instruments.map((i) => i.id.length));
-  out.push(`  ${'instrument'.padEnd(w)}  subsystem  ${'type'.padEnd(16)}  rows`);
+  out.push(`  ${'instrument'.padEnd(w)}  subsystem  ${'type'.padEnd(16)}  rows      polled (Hz, asked)`);
   for (const i of r.instruments)
     out.push(
-      `  ${i.id.padEnd(w)}  ${i.subsystem.padEnd(9)}  ${i.type.padEnd(16)}  ${String(i.rows).padStart(8)}${i.note ? `  (${i.note})` : ''}` +
+      `  ${i.id.padEnd(w)}  ${i.subsystem.padEnd(9)}  ${i.type.padEnd(16)}  ${String(i.rows).padStart(8)}` +
+        (i.rate ? `  ${i.rate.achievedHz} (${i.rate.requestedHz})` : '') +
+        (rateShortfall(i) ? `  BELOW ITS POLL RATE: ${i.rate!.missedPolls} polls missed` : '') +
+        (i.note ? `  (${i.note})` : '') +
         (i.flagged
           ? `  ${Object.entries(i.flagged)
               .map(([f, n]) => `${n} ${f}`)
@@ -99,6 +106,10 @@ export function summary(r: RunRecord, dir: string): string {
     `  rows: ${s.rowsFlushed} stored${s.rowsNotStored ? `, ${s.rowsNotStored} not stored (storage disabled)` : ''}; ${src}; dropped ${s.dropped}`,
   );
   if (s.flushErrors) out.push(`  WRITE ERRORS: ${s.flushErrors} (last: ${s.lastError})`);
+  for (const i of r.instruments) {
+    const w = rateWarning(i);
+    if (w) out.push(`  warning: ${w}`);
+  }
   const sh = r.streams.shadow;
   if (sh) {
     for (const f of sh.files) out.push(`  file: ${join(dir, f)} (V4 shadow readings: ${sh.rowsFlushed} rows)`);

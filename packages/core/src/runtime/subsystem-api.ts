@@ -20,6 +20,18 @@ export interface InstrumentStatus {
   pollErrors: number;
   /** Polls that started late because the previous one overran its period. */
   overruns: number;
+  /** Seconds the instrument has been polled (0 before polling starts; stops growing when polling stops). */
+  pollingS: number;
+  /**
+   * Polls its poll_hz asked for in `pollingS` that did not happen, because polls took longer than
+   * the period (the worker, the line or the instrument could not keep up): ⌊pollingS × pollHz⌋ − polls, at least 0.
+   */
+  missedPolls: number;
+  /**
+   * Polls per second achieved: (polls − 1) over the time from the first poll's start to the last
+   * one's, or over `pollingS` less one period when that is longer (a poll that hangs); 0 before two polls.
+   */
+  achievedHz: number;
   readings: number;
   commands: number;
   commandErrors: number;

@@ -38,6 +38,13 @@ class Slot {
   polling = false;
   /** The poll in progress, awaited by stopPolling. */
   current: Promise<void> = Promise.resolve();
+  /** performance.now() when polling (re)started; undefined while not polling. */
+  pollingSince: number | undefined;
+  /** Milliseconds polled before the current stretch. */
+  polledMs = 0;
+  /** performance.now() at the start of the first and of the latest poll. */
+  firstPollAt: number | undefined;
+  lastPollAt = 0;
 
   constructor(readonly instrument: HostedInstrument) {
     this.status = {
@@ -48,6 +55,9 @@ class Slot {
       polls: 0,
       pollErrors: 0,
       overruns: 0,
+      pollingS: 0,
+      missedPolls: 0,
+      achievedHz: 0,
       readings: 0,
       commands: 0,
       commandErrors: 0,
@@ -56,6 +66,13 @@ class Slot {
       channels: [],
     };
   }
+}
+
+/** See InstrumentStatus.achievedHz. */
+function achievedHz(s: Slot, pollingS: number): number {
+  if (s.firstPollAt === undefined || s.status.polls < 2) return 0;
+  const span = Math.max((s.lastPollAt - s.firstPollAt) / 1000, pollingS - 1 / s.instrument.pollHz);
+  return span > 0 ? (s.status.polls - 1) / span : 0;
 }
 
 function errorInfo(e: unknown): { code: string; message: string } {
@@ -111,7 +128,8 @@ export class SubsystemHost implements SubsystemApi {
       if (slot.status.state !== 'ready' || slot.instrument.pollHz <= 0) continue;
       slot.status.state = 'polling';
       slot.polling = true;
-      this.schedule(slot, performance.now());
+      slot.pollingSince = performance.now();
+      this.schedule(slot, slot.pollingSince);
     }
   }
 
@@ -121,6 +139,8 @@ export class SubsystemHost implements SubsystemApi {
       () => {
         slot.timer = undefined;
         const started = performance.now();
+        slot.firstPollAt ??= started;
+        slot.lastPollAt = started;
         slot.current = this.pollOnce(slot).then(() => {
           if (!slot.polling) return;
           let next = due + period;
@@ -159,6 +179,8 @@ export class SubsystemHost implements SubsystemApi {
       slot.polling = false;
       clearTimeout(slot.timer);
       slot.timer = undefined;
+      if (slot.pollingSince !== undefined) slot.polledMs += performance.now() - slot.pollingSince;
+      slot.pollingSince = undefined;
     }
     await Promise.all(slots.map((s) => s.current));
     for (const slot of slots) if (slot.status.state === 'polling' || slot.status.state === 'failing') slot.status.state = 'ready';
@@ -209,8 +231,12 @@ export class SubsystemHost implements SubsystemApi {
   private instrumentStatuses(): InstrumentStatus[] {
     return [...this.slots.values()].map((s) => {
       const corrections = Object.entries(s.instrument.corrections?.() ?? {}).filter(([, n]) => n > 0);
+      const pollingS = (s.polledMs + (s.pollingSince === undefined ? 0 : performance.now() - s.pollingSince)) / 1000;
       return {
         ...s.status,
+        pollingS,
+        missedPolls: Math.max(0, Math.floor(pollingS * s.instrument.pollHz) - s.status.polls),
+        achievedHz: achievedHz(s, pollingS),
         queue: s.queue.pending,
         ...(corrections.length ? { corrections: Object.fromEntries(corrections) } : {}),
       };
