@@ -239,7 +239,10 @@ t.test('failed polls and their last error are in run.json and the summary', asyn
   const rot = record.instruments.find((i) => i.id === 'rot1' && i.subsystem === 'v2')!;
   t.equal(rot.pollErrors, 0, 'the other instrument polls without errors');
   const text = summary(record, dir);
-  t.match(text, /pm1 +v2 +Newport1830C +\d+ +[\d.]+ \(5\)(  BELOW ITS POLL RATE: \d+ polls missed)? +\d+ failed polls, last: DAQ_READ_TIMEOUT/);
+  t.match(
+    text,
+    /pm1 +v2 +Newport1830C +\d+ +[\d.]+ \(5\)(  BELOW ITS POLL RATE: \d+ polls missed)? +\d+ failed polls, last: DAQ_READ_TIMEOUT/,
+  );
 });
 
 t.test('no leaks: ports, workers and handles released', async () => {
