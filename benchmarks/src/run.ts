@@ -33,6 +33,7 @@ const BENCHMARKS: { subject: string; load(): Promise<Benchmark> }[] = [
   { subject: 'shadow', load: async () => (await import('./shadow.js')).shadowBenchmark },
   { subject: 'plans', load: async () => (await import('./plans.js')).plansBenchmark },
   { subject: 'serve', load: async () => (await import('./serve.js')).serveBenchmark },
+  { subject: 'scale', load: async () => (await import('./scale.js')).scaleBenchmark },
 ];
 
 function markdown(results: BenchResult[], machine: ReturnType<typeof describeMachine>, quick: boolean): string {

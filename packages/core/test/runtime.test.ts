@@ -306,6 +306,27 @@ t.test('host: the achieved poll rate and the polls missed, for one that keeps up
   await h.shutdown();
 });
 
+t.test('host: a short hiccup is caught up (rate kept), a long one is skipped (polls missed, counted)', async (t) => {
+  const hiccup = new FakeInstrument('hiccup', 50); // 20 ms period
+  const stall = new FakeInstrument('stall', 50);
+  const { h, init } = host([hiccup, stall]);
+  await h.init(init);
+  await h.startPolling();
+  await new Promise((r) => setTimeout(r, 300));
+  hiccup.slowMs = 45; // one poll 2.25 periods long: within the 3 periods caught up
+  stall.slowMs = 200; // one poll 10 periods long: beyond, skipped
+  await new Promise((r) => setTimeout(r, 30));
+  hiccup.slowMs = 0;
+  stall.slowMs = 0;
+  await new Promise((r) => setTimeout(r, 600));
+  await h.stopPolling();
+  const [a, b] = (await h.status()).instruments;
+  t.ok(a!.overruns > 0, `the hiccup made polls late (${a!.overruns})`);
+  t.ok(a!.missedPolls <= 1, `and was caught up: ${a!.missedPolls} polls missed`);
+  t.ok(b!.missedPolls >= 5, `the stall was skipped, its polls missed and counted (${b!.missedPolls})`);
+  await h.shutdown();
+});
+
 t.test('host: init per instrument, polling at poll_hz, failing and recovering, overruns', async (t) => {
   const a = new FakeInstrument('a', 50);
   const b = new FakeInstrument('b', 0);

@@ -19,6 +19,9 @@ import type {
   SubsystemStatus,
 } from './subsystem-api.js';
 
+/** How far behind its schedule (in periods) an instrument's polling may catch up; beyond, it skips ahead. */
+const CATCH_UP_PERIODS = 3;
+
 /** Polls in a row that must fail before an instrument shows as `failing`. */
 const FAILING_AFTER = 3;
 
@@ -144,10 +147,14 @@ export class SubsystemHost implements SubsystemApi {
         slot.current = this.pollOnce(slot).then(() => {
           if (!slot.polling) return;
           let next = due + period;
-          // Behind by a whole period: skip ahead instead of bursting, and count it.
-          if (performance.now() > next) {
+          const now = performance.now();
+          if (now > next) {
+            // Late: counted. A short hiccup (a GC pause, a slow reply) is caught up, the next
+            // polls starting at once until the schedule is kept again, so the rate asked is
+            // kept; behind by more than CATCH_UP_PERIODS, the schedule skips ahead instead of
+            // bursting (the polls it skips are what InstrumentStatus.missedPolls counts).
             slot.status.overruns++;
-            next = Math.max(performance.now(), started + period);
+            if (now - next > CATCH_UP_PERIODS * period) next = Math.max(now, started + period);
           }
           this.schedule(slot, next);
         });
