@@ -217,6 +217,13 @@ t.test(
       // A refused command: the daemon's message, readable.
       await page.select('[data-testid="cmd-select-rot"]', 'moveAbs');
       await page.type('[data-testid="cmd-args-rot"]', 'abc');
+      // Status messages keep arriving (the camera's counts change each time): what is typed stays, with the focus.
+      await new Promise((r) => setTimeout(r, 1500));
+      t.same(
+        await page.$eval('[data-testid="cmd-args-rot"]', (el) => [(el as HTMLInputElement).value, el === document.activeElement]),
+        ['abc', true],
+        'the arguments typed survive the panel refreshing, and keep the focus',
+      );
       await page.click('[data-testid="cmd-send-rot"]');
       await until(
         page,

@@ -39,7 +39,7 @@ export class InstrumentPanel {
         this.rows.delete(key);
       }
     }
-    for (const { key, inst } of keyed) {
+    keyed.forEach(({ key, inst }, i) => {
       let r = this.rows.get(key);
       if (!r) {
         r = this.makeRow(inst, key);
@@ -47,8 +47,12 @@ export class InstrumentPanel {
       }
       r.inst = inst;
       this.updateRow(r);
-      this.body.append(r.tr);
-    }
+      // Moved only when out of place: moving a row takes the focus from its arguments field,
+      // and this runs on every status message (a camera's frame counts change), so a user
+      // typing arguments would lose what followed.
+      const at = this.body.children[i];
+      if (at !== r.tr) this.body.insertBefore(r.tr, at ?? null);
+    });
     const n = seen.size;
     setText(
       $('instruments-note'),
