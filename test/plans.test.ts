@@ -17,7 +17,7 @@ import { RunEngine, RunOutput, documentErrors, listScan, scan, type Document } f
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
 
 const before = handleSnapshot();
-t.setTimeout(240_000);
+t.setTimeout(400_000);
 const root = fileURLToPath(new URL('../', import.meta.url));
 const BENCH = join(root, 'examples/polarization-scan.toml');
 const tmp = await mkdtemp(join(tmpdir(), 'daq-plans-'));

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import type { RunRecord } from '@daq/broker';
 import { captureIo } from './helpers/cli.js';
 
-t.setTimeout(90_000);
 const tmp = await mkdtemp(join(tmpdir(), 'daq-poll-rate-'));
 t.teardown(() => rm(tmp, { recursive: true, force: true }));
 

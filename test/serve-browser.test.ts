@@ -22,7 +22,6 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
 
 const before = handleSnapshot();
-t.setTimeout(240_000);
 const root = fileURLToPath(new URL('../', import.meta.url));
 const CONFIG = join(root, 'test/fixtures/serve-bench.toml');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

@@ -19,7 +19,6 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { formatInspect, inspectPath } from '@daq/broker';
 import { serveInProcess, type InProcessDaemon } from './helpers/serve-in-process.js';
 
-t.setTimeout(180_000);
 const root = fileURLToPath(new URL('../', import.meta.url));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = join(root, '.tap/screenshots/serve-shadow');

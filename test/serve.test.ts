@@ -20,7 +20,6 @@ import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
 import { serveInProcess, type InProcessDaemon } from './helpers/serve-in-process.js';
 
 const before = handleSnapshot();
-t.setTimeout(240_000);
 const root = fileURLToPath(new URL('../', import.meta.url));
 const BENCH = join(root, 'examples/polarization-scan.toml');
 /** The polarization bench with a simulated camera beside it. */
@@ -394,9 +393,16 @@ t.test('daq serve on loopback: routes, refusals, streams and a queue run', async
     const me = s.clients.find((x: any) => x.client === hello.client);
     t.ok(me.previews >= 6, `${me.previews} previews sent`);
     const other = s.clients.find((x: any) => x.client !== hello.client);
+    // Skipped counts only previews held back because over PREVIEW_BACKLOG bytes were waiting
+    // (the rate limit counts apart), so this is the backpressure. What is waiting now may be
+    // less: the kernel's buffers can take some of it after the skip.
     t.ok(
-      other.bufferedBytes > 0,
-      `the slow client has ${other.bufferedBytes} bytes waiting; ${other.previews} previews sent, ${other.previewsSkipped} skipped`,
+      other.previewsSkipped > 0,
+      `the slow client fell behind: ${other.previews} previews sent, ${other.previewsSkipped} skipped, ${other.previewsThrottled} over its rate; ${other.bufferedBytes} bytes waiting now`,
+    );
+    t.ok(
+      me.previewsSkipped === 0,
+      `the client that reads was never skipped for a backlog (${me.previewsThrottled} over its rate)`,
     );
     t.equal(s.drops.frames, 0, 'storage lost no frame');
     t.equal(s.cameras[0].dropped.total, 0);

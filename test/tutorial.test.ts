@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 // Its commands start npx and daq ten times (the runtime itself four times: 13 s of recording);
 // on a 2-core machine busy with other suites (load average 8-20) the file took 90-180 s, more
 // than tap's default 120 s.
-t.setTimeout(300_000);
+t.setTimeout(400_000);
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const TUTORIAL = join(root, 'docs/tutorial.md');

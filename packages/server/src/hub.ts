@@ -50,8 +50,10 @@ export interface ClientCounts {
   documents: number;
   statuses: number;
   previews: number;
-  /** Previews not sent: the client had not caught up, or it was too soon for its rate. */
+  /** Previews not sent because the client had not caught up (over PREVIEW_BACKLOG bytes waiting). */
   previewsSkipped: number;
+  /** Previews not sent because it was too soon for the rate the client asked for. */
+  previewsThrottled: number;
   bufferedBytes: number;
 }
 
@@ -267,6 +269,7 @@ export class Hub {
         statuses: 0,
         previews: 0,
         previewsSkipped: 0,
+        previewsThrottled: 0,
         bufferedBytes: 0,
       },
       lastPreviewAt: new Map(),
@@ -375,7 +378,11 @@ export class Hub {
       const last = c.lastPreviewAt.get(p.camera) ?? -Infinity;
       // Latest only: a client that has not taken the last preview yet (over PREVIEW_BACKLOG
       // waiting), or asked too soon for its rate, skips this one.
-      if (c.socket.bufferedAmount > PREVIEW_BACKLOG || now - last < 1000 / c.sub.previewHz - 2) {
+      if (now - last < 1000 / c.sub.previewHz - 2) {
+        c.counts.previewsThrottled++;
+        continue;
+      }
+      if (c.socket.bufferedAmount > PREVIEW_BACKLOG) {
         c.counts.previewsSkipped++;
         continue;
       }
