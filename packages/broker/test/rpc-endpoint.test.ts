@@ -46,6 +46,17 @@ t.test('the broker binds identity to the endpoint; handles are private to it', a
   const lease = await v2.leaseSerial('/dev/ttyUSB0', 'elliptec1');
   t.equal(r.serial.status()[0]!.owner, 'v2:elliptec1', 'the owner is the endpoint identity plus the instrument label');
   t.equal(await v2.serialQuery(lease, '0in', '\r\n', 500), '0IN0E1140051720231701016800023000');
+  t.same(
+    await v2.serialQueryMany(lease, ['0in', '0in'], '\r\n', 500),
+    ['0IN0E1140051720231701016800023000', '0IN0E1140051720231701016800023000'],
+    'serialQueryMany: several queries under the lease in one message',
+  );
+  t.match(
+    await v2.serialQueryMany(lease, ['0in', '0gs'], '\r\n', 100).catch((e: unknown) => e),
+    { code: 'DAQ_READ_TIMEOUT', message: /\(command 2 of 2 in one queryMany: "0gs"; 1 replies received\)$/, facts: { index: 1 } },
+    'a failed serialQueryMany names the command it stopped at',
+  );
+  t.equal(r.serial.status()[0]!.owner, 'v2:elliptec1', 'and the lease is still held');
 
   const stolen = await v4.releaseSerial(lease).catch((e: unknown) => e);
   t.ok(stolen instanceof DaqError, 'a DaqError crosses Comlink as a DaqError');
@@ -87,6 +98,28 @@ t.test('bad RPC arguments get a clear error and change nothing', async (t) => {
     [() => api.serialReadLine(1, '\n', Number.POSITIVE_INFINITY), 'DAQ_INVALID_ARGUMENT', /timeoutMs/],
     [() => api.visaQuery('TCPIP0::', 'x', '*IDN?'), 'DAQ_INVALID_ARGUMENT', /"TCPIP0::" is not a VISA resource name/],
     [() => api.visaQuery('TCPIP0::10.1.1.1::5025::SOCKET', 'x', '*IDN?'), 'DAQ_INVALID_ARGUMENT', /is not configured/],
+    [
+      () => api.visaQueryMany('TCPIP0::10.1.1.1::5025::SOCKET', 'x', []),
+      'DAQ_INVALID_ARGUMENT',
+      /commands must be a list of 1 to 1024 strings, got 0 commands/,
+    ],
+    [
+      () => api.visaQueryMany('TCPIP0::10.1.1.1::5025::SOCKET', 'x', '*IDN?' as never),
+      'DAQ_INVALID_ARGUMENT',
+      /commands must be a list .*, got "\*IDN\?"/,
+    ],
+    [
+      () => api.visaQueryMany('TCPIP0::10.1.1.1::5025::SOCKET', 'x', Array(1025).fill('*OPC?')),
+      'DAQ_INVALID_ARGUMENT',
+      /got 1025 commands/,
+    ],
+    [
+      () => api.visaQueryMany('TCPIP0::10.1.1.1::5025::SOCKET', 'x', ['*OPC?', 7 as never]),
+      'DAQ_INVALID_ARGUMENT',
+      /commands\[1\] must be a non-empty string, got 7/,
+    ],
+    [() => api.serialQueryMany(1, [], '\n', 100), 'DAQ_INVALID_ARGUMENT', /commands must be a list/],
+    [() => api.serialQueryMany(999, ['x'], '\n', 100), 'DAQ_INVALID_ARGUMENT', /lease 999 is not held by v4/],
   ];
   for (const [call, code, message] of cases) await t.rejects(call(), { code, message });
   t.equal(r.serial.leasesHeld, 0);

@@ -67,6 +67,91 @@ t.test('after a timeout the late reply is discarded and the next command gets it
   t.equal(s.clears, 1);
 });
 
+/** A handler that answers each query after `delayMs` and notes, per line, how many replies had been sent when it arrived. */
+function delayed(delayMs: number) {
+  const sentBefore: number[] = [];
+  let sent = 0;
+  const handler = (line: string) => {
+    sentBefore.push(sent);
+    const r = scpiLike(line);
+    if (!r) return undefined;
+    setTimeout(() => sent++, delayMs - 1);
+    return { ...r, delayMs };
+  };
+  return { handler, sentBefore };
+}
+
+t.test('queryMany pipelines on a socket: all commands written before the first reply, replies in order', async (t) => {
+  const d = delayed(30);
+  const { resource, visa, server } = await setup(t, d.handler);
+  const commands = Array.from({ length: 8 }, (_, n) => `Qm:${n}?`);
+  const other = visa.query(resource, 'Qo:1?', { owner: 'v4:other' });
+  const replies = await visa.queryMany(resource, commands, { owner: 'v4:many' });
+  t.same(
+    replies,
+    Array.from({ length: 8 }, (_, n) => `Rm:${n}`),
+    'each reply to its own command, in order',
+  );
+  t.equal(await other, 'Ro:1', 'FIFO: the command queued first ran first and got its own reply');
+  t.same(d.sentBefore.slice(1), Array(8).fill(1), 'the 8 commands reached the instrument before any of their replies left it');
+  t.same(server.lines, ['Qo:1?', ...commands]);
+  const s = visa.stats(resource);
+  t.equal(s.commands, 9, 'each command of the queryMany is counted');
+  t.same(s.perOwner, { 'v4:other': 1, 'v4:many': 8 });
+  t.equal(s.latencyMs.count, 2, 'one queue turn each');
+});
+
+t.test('queryMany where the session cannot pipeline: one command at a time, same replies', async (t) => {
+  const d = delayed(5);
+  const server = new LineServer(d.handler);
+  const resource = await server.start();
+  // The same socket without writeMany, as the ASRL and VISA-library sessions are.
+  class OneByOne extends SocketBackend {
+    override async open(...a: Parameters<SocketBackend['open']>) {
+      const s = await super.open(...a);
+      return {
+        resource: s.resource,
+        write: s.write.bind(s),
+        read: s.read.bind(s),
+        clear: s.clear.bind(s),
+        close: s.close.bind(s),
+      };
+    }
+  }
+  const visa = new VisaSessionManager({ backends: [new OneByOne()], defaultTimeoutMs: 1000 });
+  visa.register(resource);
+  t.teardown(async () => {
+    await visa.close();
+    await server.close();
+  });
+  t.same(await visa.queryMany(resource, ['Qa:1?', 'Qa:2?', 'Qa:3?'], { owner: 'v4:a' }), ['Ra:1', 'Ra:2', 'Ra:3']);
+  t.same(d.sentBefore, [0, 1, 2], 'each command was written after the reply before it');
+});
+
+t.test('a queryMany that times out names the command; the session is cleared; late replies reach nobody', async (t) => {
+  const { resource, visa } = await setup(t);
+  const many = visa
+    .queryMany(resource, ['Qm:1?', 'SLOW?', 'Qm:3?'], { owner: 'v4:many', timeoutMs: 40 })
+    .catch((e: DaqError) => e);
+  const next = visa.query(resource, 'Q9:1?', { owner: 'v4:b' });
+  t.match(await many, {
+    code: 'DAQ_VISA_TIMEOUT',
+    facts: { resource, owner: 'v4:many', timeoutMs: 40, command: 'SLOW? (command 2 of 3 in one queryMany; 1 reply received)' },
+    message: /^SLOW\? \(command 2 of 3 in one queryMany; 1 reply received\) from v4:many timed out after 40 ms on /,
+  });
+  t.equal(await next, 'R9:1', 'not "SLOW" nor "Rm:3"');
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(await visa.query(resource, 'Q9:2?', { owner: 'v4:b' }), 'R9:2');
+  const s = visa.stats(resource);
+  t.equal(s.timeouts, 1);
+  t.equal(s.clears, 1);
+  await t.rejects(visa.queryMany(resource, [], { owner: 'v4:a' }), { code: 'DAQ_INVALID_ARGUMENT', message: /non-empty list/ });
+  await t.rejects(visa.queryMany(resource, ['Q1:1?', ''], { owner: 'v4:a' }), {
+    code: 'DAQ_INVALID_ARGUMENT',
+    message: /non-empty string, got ""/,
+  });
+});
+
 t.test('a transaction holds the session; others wait in order', async (t) => {
   const { resource, visa } = await setup(t);
   const order: string[] = [];

@@ -23,10 +23,23 @@ export interface BrokerApi {
   serialWrite(lease: number, data: string): Promise<void>;
   serialReadLine(lease: number, terminator: string, timeoutMs: number): Promise<string>;
   serialQuery(lease: number, command: string, terminator: string, timeoutMs: number): Promise<string>;
+  /**
+   * Several queries under one lease in one message: each command is written and its reply line
+   * read in turn (a serial line is never pipelined), each within `timeoutMs`. Fails at the first
+   * command that fails, saying which; the lease stays held.
+   */
+  serialQueryMany(lease: number, commands: string[], terminator: string, timeoutMs: number): Promise<string[]>;
   serialDrain(lease: number): Promise<number>;
   releaseSerial(lease: number): Promise<void>;
   visaQuery(resource: string, instrument: string, command: string, timeoutMs?: number): Promise<string>;
   visaWrite(resource: string, instrument: string, command: string, timeoutMs?: number): Promise<void>;
+  /**
+   * Several queries in one message and one turn of the resource's queue: on a raw socket they
+   * are pipelined (written together, replies read in order), elsewhere sent one by one. Each
+   * reply has its own `timeoutMs`, counted from the reply before it. Fails at the first command
+   * that fails, saying which; the session is then cleared as after any failed command.
+   */
+  visaQueryMany(resource: string, instrument: string, commands: string[], timeoutMs?: number): Promise<string[]>;
   /** `*IDN?` of a VISA instrument, read once per device and shared by V2 and V4 (the broker's device cache). */
   visaIdentify(resource: string, instrument: string): Promise<string>;
 }

@@ -19,6 +19,17 @@ function checkString(name: string, value: unknown, allowEmpty = false): asserts 
     throw invalid(`${name} must be a ${allowEmpty ? '' : 'non-empty '}string, got ${JSON.stringify(value)}`);
 }
 
+/** Most commands one queryMany may carry: a bound on the message and on how long it holds the resource. */
+export const MAX_QUERY_MANY = 1024;
+
+function checkCommands(value: unknown): asserts value is string[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_QUERY_MANY)
+    throw invalid(
+      `commands must be a list of 1 to ${MAX_QUERY_MANY} strings, got ${Array.isArray(value) ? `${value.length} commands` : JSON.stringify(value)}`,
+    );
+  value.forEach((c, i) => checkString(`commands[${i}]`, c));
+}
+
 function checkTimeout(name: string, value: unknown, optional: boolean): asserts value is number {
   if (optional && value === undefined) return;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
@@ -103,6 +114,25 @@ export class BrokerEndpoint {
         checkTimeout('timeoutMs', timeoutMs, false);
         return this.lease(handle).query(command, { terminator, timeoutMs });
       },
+      serialQueryMany: async (handle, commands, terminator, timeoutMs) => {
+        checkCommands(commands);
+        checkString('terminator', terminator);
+        checkTimeout('timeoutMs', timeoutMs, false);
+        const lease = this.lease(handle);
+        const replies: string[] = [];
+        for (const [i, command] of commands.entries()) {
+          try {
+            replies.push(await lease.query(command, { terminator, timeoutMs }));
+          } catch (e) {
+            if (e instanceof DaqError) {
+              e.message = `${e.message} (command ${i + 1} of ${commands.length} in one queryMany: ${JSON.stringify(command)}; ${i} replies received)`;
+              Object.assign(e.facts, { command, index: i });
+            }
+            throw e;
+          }
+        }
+        return replies;
+      },
       serialDrain: async (handle) => this.lease(handle).drain(),
       releaseSerial: async (handle) => {
         const lease = this.lease(handle);
@@ -113,6 +143,12 @@ export class BrokerEndpoint {
         checkString('resource', resource);
         checkTimeout('timeoutMs', timeoutMs, true);
         return r.visa.query(resource, command, { owner: this.owner(instrument), timeoutMs });
+      },
+      visaQueryMany: async (resource, instrument, commands, timeoutMs) => {
+        checkString('resource', resource);
+        checkCommands(commands);
+        checkTimeout('timeoutMs', timeoutMs, true);
+        return r.visa.queryMany(resource, commands, { owner: this.owner(instrument), timeoutMs });
       },
       visaWrite: async (resource, instrument, command, timeoutMs) => {
         checkString('resource', resource);

@@ -23,6 +23,12 @@ export interface VisaSession {
   /** Reads one reply up to the read termination (stripped). Rejects with DAQ_VISA_TIMEOUT on timeout. */
   read(timeoutMs: number): Promise<string>;
   /**
+   * Optional: sends several commands in one write (each with the write termination), for a
+   * transport where the instrument takes them back to back and queues its replies in order (a
+   * raw socket). Without it, queryMany writes and reads one command at a time.
+   */
+  writeMany?(commands: readonly string[], timeoutMs: number): Promise<void>;
+  /**
    * Brings the session back to a clean state after a timeout or error: discards pending
    * and late input, and sends a device clear where the transport has one (viClear).
    */

@@ -105,7 +105,17 @@ export class SocketSession implements VisaSession {
     p.resolve(reply);
   }
 
-  async write(command: string, timeoutMs: number): Promise<void> {
+  write(command: string, timeoutMs: number): Promise<void> {
+    return this.send(command + this.options.writeTermination, timeoutMs);
+  }
+
+  /** The commands in one write: the instrument parses them in turn and its replies queue in order on the socket. */
+  writeMany(commands: readonly string[], timeoutMs: number): Promise<void> {
+    const t = this.options.writeTermination;
+    return this.send(commands.join(t) + t, timeoutMs);
+  }
+
+  private async send(data: string, timeoutMs: number): Promise<void> {
     const socket = await this.connect(timeoutMs);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
@@ -117,7 +127,7 @@ export class SocketSession implements VisaSession {
           ),
         timeoutMs,
       );
-      socket.write(command + this.options.writeTermination, 'latin1', (err) => {
+      socket.write(data, 'latin1', (err) => {
         clearTimeout(timer);
         if (err)
           reject(

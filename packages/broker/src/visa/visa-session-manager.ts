@@ -42,12 +42,14 @@ export interface VisaStats {
 
 interface Job {
   owner: string;
-  /** The command, or "transaction", for error reports. */
+  /** The command, or "transaction", for error reports (a queryMany names the command it is at). */
   label: string;
   kind: 'command' | 'transaction';
+  /** Commands this job sends (a queryMany sends several), for the counts. */
+  count: number;
   timeoutMs: number;
   enqueuedAt: number;
-  run(session: VisaSession, deadline: number): Promise<unknown>;
+  run(session: VisaSession, deadline: number, job: Job): Promise<unknown>;
   resolve(value: unknown): void;
   reject(err: Error): void;
   queueTimer: NodeJS.Timeout;
@@ -122,6 +124,48 @@ export class VisaSessionManager implements AsyncDisposable {
     }) as Promise<string>;
   }
 
+  /**
+   * Several queries as one job of the queue: pipelined where the session can (a raw socket:
+   * one write, replies read in order), else one write and read at a time. Each reply gets the
+   * command's timeout, counted from the reply before it. The first failure fails the call and
+   * names the command; the session is then cleared like after any failed command, so a late
+   * reply never reaches anyone.
+   */
+  queryMany(resource: string, commands: readonly string[], options: VisaCallOptions): Promise<string[]> {
+    if (!Array.isArray(commands) || commands.length === 0)
+      return Promise.reject(
+        new DaqError('DAQ_INVALID_ARGUMENT', `queryMany needs a non-empty list of commands, got ${JSON.stringify(commands)}`, {
+          resource,
+        }),
+      );
+    for (const c of commands) {
+      const bad = badCommand(c, resource);
+      if (bad) return Promise.reject(bad);
+    }
+    const n = commands.length;
+    const at = (i: number, received: number) =>
+      `${commands[i]} (command ${i + 1} of ${n} in one queryMany; ${received} ${received === 1 ? 'reply' : 'replies'} received)`;
+    const run = async (session: VisaSession, _deadline: number, job: Job): Promise<string[]> => {
+      const replies: string[] = [];
+      const t = job.timeoutMs;
+      if (session.writeMany) {
+        await session.writeMany(commands, t);
+        for (let i = 0; i < n; i++) {
+          job.label = at(i, i);
+          replies.push(await session.read(t));
+        }
+      } else {
+        for (let i = 0; i < n; i++) {
+          job.label = at(i, i);
+          await session.write(commands[i]!, t);
+          replies.push(await session.read(t));
+        }
+      }
+      return replies;
+    };
+    return this.enqueue(resource, options, 'command', at(0, 0), run, n) as Promise<string[]>;
+  }
+
   write(resource: string, command: string, options: VisaCallOptions): Promise<void> {
     const bad = badCommand(command, resource);
     if (bad) return Promise.reject(bad);
@@ -168,6 +212,7 @@ export class VisaSessionManager implements AsyncDisposable {
     kind: Job['kind'],
     label: string,
     run: Job['run'],
+    count = 1,
   ): Promise<unknown> {
     try {
       if (this.closed)
@@ -193,6 +238,7 @@ export class VisaSessionManager implements AsyncDisposable {
           owner: options.owner,
           label,
           kind,
+          count,
           timeoutMs: t ?? entry.options.timeoutMs,
           enqueuedAt: performance.now(),
           run,
@@ -278,9 +324,9 @@ export class VisaSessionManager implements AsyncDisposable {
     const started = performance.now();
     const deadline = started + job.timeoutMs;
     const s = entry.stats;
-    if (job.kind === 'command') s.commands++;
+    if (job.kind === 'command') s.commands += job.count;
     else s.transactions++;
-    s.perOwner[job.owner] = (s.perOwner[job.owner] ?? 0) + 1;
+    s.perOwner[job.owner] = (s.perOwner[job.owner] ?? 0) + job.count;
     let session: VisaSession;
     try {
       session = await this.session(entry);
@@ -293,7 +339,7 @@ export class VisaSessionManager implements AsyncDisposable {
     try {
       await session.begin?.(job.owner, job.timeoutMs);
       began = true;
-      const result = await job.run(session, deadline);
+      const result = await job.run(session, deadline, job);
       entry.latency.recordMs(performance.now() - started);
       // Hand the reply back after the next queued command has been written: the session
       // is the bottleneck, so its next write must not wait behind this caller's reply path.

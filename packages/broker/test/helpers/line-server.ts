@@ -20,6 +20,9 @@ export class LineServer {
       this.sockets.add(socket);
       socket.setNoDelay(true);
       let buf = '';
+      // Replies leave in the order their lines came, as an instrument answers: a delayed reply
+      // holds back the ones after it.
+      let chain = Promise.resolve();
       socket.on('data', (chunk) => {
         buf += chunk.toString('latin1');
         for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
@@ -29,14 +32,17 @@ export class LineServer {
           const r = this.handler(line, id);
           if (!r) continue;
           const send = () => !socket.destroyed && socket.write(`${r.reply}\n`);
-          if (!r.delayMs) send();
-          else {
-            const timer = setTimeout(() => {
-              this.timers.delete(timer);
-              send();
-            }, r.delayMs);
-            this.timers.add(timer);
-          }
+          chain = chain.then(async () => {
+            if (r.delayMs)
+              await new Promise<void>((resolve) => {
+                const timer = setTimeout(() => {
+                  this.timers.delete(timer);
+                  resolve();
+                }, r.delayMs);
+                this.timers.add(timer);
+              });
+            send();
+          });
         }
       });
       socket.on('error', () => undefined);

@@ -12,6 +12,8 @@ export interface SerialIo {
   write(data: string): Promise<void>;
   readLine(terminator: string, timeoutMs: number): Promise<string>;
   query(command: string, terminator: string, timeoutMs: number): Promise<string>;
+  /** Several queries in one message to the broker, each answered in turn (see BrokerApi.serialQueryMany). */
+  queryMany(commands: string[], terminator: string, timeoutMs: number): Promise<string[]>;
   /** Discards unread input (e.g. bus garbage); returns the number of bytes dropped. */
   drain(): Promise<number>;
 }
@@ -41,6 +43,7 @@ export class SerialChannel {
       write: (data) => b.serialWrite(lease, data),
       readLine: (terminator, t) => b.serialReadLine(lease, terminator, t),
       query: (command, terminator, t) => b.serialQuery(lease, command, terminator, t),
+      queryMany: (commands, terminator, t) => b.serialQueryMany(lease, commands, terminator, t),
       drain: () => b.serialDrain(lease),
     };
     let result: T;
@@ -85,6 +88,11 @@ export class VisaChannel {
 
   query(command: string, timeoutMs = this.timeoutMs): Promise<string> {
     return this.broker.visaQuery(this.resource, this.instrument, command, timeoutMs);
+  }
+
+  /** Several queries in one message and one turn of the queue, pipelined on a raw socket (BrokerApi.visaQueryMany). */
+  queryMany(commands: string[], timeoutMs = this.timeoutMs): Promise<string[]> {
+    return this.broker.visaQueryMany(this.resource, this.instrument, commands, timeoutMs);
   }
 
   write(command: string, timeoutMs = this.timeoutMs): Promise<void> {

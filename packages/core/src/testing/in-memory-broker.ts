@@ -82,6 +82,12 @@ export class InMemoryBroker implements BrokerApi {
     return this.serialReadLine(lease, terminator, timeoutMs);
   }
 
+  async serialQueryMany(lease: number, commands: string[], terminator: string, timeoutMs: number): Promise<string[]> {
+    const out: string[] = [];
+    for (const c of commands) out.push(await this.serialQuery(lease, c, terminator, timeoutMs));
+    return out;
+  }
+
   async serialDrain(lease: number): Promise<number> {
     return this.line(lease).drain();
   }
@@ -107,6 +113,12 @@ export class InMemoryBroker implements BrokerApi {
         },
       );
     return reply;
+  }
+
+  async visaQueryMany(resource: string, instrument: string, commands: string[], timeoutMs = 2000): Promise<string[]> {
+    const out: string[] = [];
+    for (const c of commands) out.push(await this.visaQuery(resource, instrument, c, timeoutMs));
+    return out;
   }
 
   async visaWrite(resource: string, instrument: string, command: string): Promise<void> {
