@@ -154,7 +154,9 @@ t.test('SimCamera: pattern frames at its rate, losses at a full buffer counted, 
 
 t.test('a camera worker pinned to a CPU streams every frame to chunked files; polars reads every pixel', async (t) => {
   const dir = join(tmp, 'pinned');
-  const config = cameraConfig('', `cpu = ${CPU}\nchunk_mb = 16\nbuffer_frames = 64`);
+  // 512 frames in the SDK buffer (1.3 s at 400 fps): the test asks for lossless streaming, and a
+  // thread pinned to one CPU cannot move away when a loaded CI machine gives that CPU to others.
+  const config = cameraConfig('', `cpu = ${CPU}\nchunk_mb = 16\nbuffer_frames = 512`);
   const cameras = new CameraManager(config, {
     epochOffsetNs: 0n,
     dir,
@@ -356,6 +358,8 @@ exposure_ms = 3
 roi = { x = 0, y = 0, width = 256, height = 128 }
 binning = 2
 cpu = ${CPU}
+# 1.5 s at 333 fps: lossless even when a loaded machine holds the pinned thread back.
+buffer_frames = 512
 `,
     'pvcam.toml',
   ).config;

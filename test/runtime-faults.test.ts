@@ -57,7 +57,7 @@ for (const [how, kind, cause] of [
 
     const lease = await rt.runtime.command('rot_v2', '__crash', [how, port]);
     t.type(lease, 'number', 'the V2 worker holds a lease on the shared bus');
-    await until(() => crashes.length === 1, 10_000, 'the crash report');
+    await until(() => crashes.length === 1, 60_000, 'the crash report');
     const c = crashes[0]!;
     t.match(c, { subsystem: 'v2', kind, willRestart: false }, `the crash report: ${JSON.stringify(c)}`);
     t.match(c.cause, cause);
@@ -65,7 +65,7 @@ for (const [how, kind, cause] of [
     t.notMatch(rt.resources.serial.status().find((p) => p.path === port)?.owner ?? '', /^v2:/, 'V2 holds nothing on the bus');
 
     const v4Before = rt.v4.length;
-    await until(() => rt.v4.length >= v4Before + 5, 5000, 'V4 data after the crash');
+    await until(() => rt.v4.length >= v4Before + 5, 60_000, 'V4 data after the crash');
     const reached = (await rt.runtime.command('rot_v4', 'moveAbs', [30])) as number;
     t.ok(Math.abs(reached - 30) < 0.01, `V4 still moves its device on the bus (reached ${reached})`);
 
@@ -97,9 +97,9 @@ t.test('restart = "on-failure" brings V2 back with backoff until max_restarts', 
 
   for (const attempt of [1, 2]) {
     await rt.runtime.command('rot_v2', '__crash', ['throw', port]);
-    await until(() => restarts.length === attempt && sup.state === 'running', 10_000, `restart ${attempt}`);
+    await until(() => restarts.length === attempt && sup.state === 'running', 60_000, `restart ${attempt}`);
     const n = rt.v2.length;
-    await until(() => rt.v2.length > n + 3, 5000, 'V2 data after the restart');
+    await until(() => rt.v2.length > n + 3, 60_000, 'V2 data after the restart');
   }
   t.same(
     restarts.map((r) => [r.attempt, r.delayMs]),
@@ -110,7 +110,7 @@ t.test('restart = "on-failure" brings V2 back with backoff until max_restarts', 
     'the backoff doubles',
   );
   await rt.runtime.command('rot_v2', '__crash', ['exit', port]);
-  await until(() => sup.state === 'failed', 5000, 'the budget to run out');
+  await until(() => sup.state === 'failed', 60_000, 'the budget to run out');
   t.equal(sup.restarts, 2);
   t.same(
     sup.crashes.map((c) => c.willRestart),

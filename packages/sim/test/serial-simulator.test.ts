@@ -125,8 +125,20 @@ t.test('probabilistic faults are repeatable with a seed', async (t) => {
   const run = async () => {
     const { sim, c, done } = await started();
     sim.faults.set({ dropProbability: 0.5, seed: 42 });
+    // The simulator's own decisions, one per reply: a client's timeout would also count a reply
+    // that a loaded machine delivered late as dropped.
     const got: boolean[] = [];
-    for (let i = 0; i < 10; i++) got.push((await c.query('PING\n', '\r\n', 80)) !== undefined);
+    for (let i = 0; i < 10; i++) {
+      const dropped = sim.counters.dropped;
+      await c.write('PING\n');
+      for (let waited = 0; sim.counters.replies + sim.counters.dropped < i + 1; waited += 5) {
+        if (waited > 10_000)
+          throw new Error(`the simulator sent or dropped ${sim.counters.replies + sim.counters.dropped} of ${i + 1} replies`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      got.push(sim.counters.dropped === dropped);
+    }
+    t.equal(sim.counters.replies, got.filter(Boolean).length, 'every reply not dropped was sent');
     await done();
     return got;
   };

@@ -444,7 +444,11 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
     } catch (e) {
       error = e instanceof Error ? e.message : String(e);
     }
-    const terminated = await this.terminate(inc, report !== undefined && error === undefined);
+    // The thread may take what is left of the deadline to end by itself (at least 500 ms): on a
+    // loaded machine a clean exit can take longer than a fixed grace, and terminating it then
+    // would report a clean stop as a forced one.
+    const grace = Math.max(500, deadline - (performance.now() - started));
+    const terminated = await this.terminate(inc, report !== undefined && error === undefined, grace);
     this.stopHeartbeat(inc);
     if (this.current === inc) this.current = undefined;
     this.setState('stopped');
@@ -467,7 +471,7 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /** Ends the thread; returns true when it had to be terminated rather than closed. */
-  private async terminate(inc: Incarnation, graceful = false): Promise<boolean> {
+  private async terminate(inc: Incarnation, graceful = false, graceMs = 500): Promise<boolean> {
     inc.expectedExit = true;
     this.stopHeartbeat(inc);
     if (inc.exited) return false;
@@ -476,10 +480,12 @@ export class SubsystemSupervisor extends EventEmitter<SupervisorEvents> {
       // The subsystem has shut down: closing its ports lets the thread end by itself.
       inc.control.close();
       inc.endpoint.close(`${this.name} stopped`);
+      let timer: NodeJS.Timeout | undefined;
       const ended = await Promise.race([
         inc.exitedPromise.then(() => true),
-        new Promise<boolean>((r) => setTimeout(() => r(false), 500)),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs))),
       ]);
+      clearTimeout(timer);
       if (ended) return false;
     }
     await inc.worker.terminate();
