@@ -7,45 +7,15 @@
 //   visa.queue.single one query per message. Interleaved rounds with the direct baseline.
 // The simulators run in a `daq sim` child process, so they do not share this event loop.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { createConnection } from 'node:net';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SerialPort } from 'serialport';
 import { parseConfig, parseVisaResource } from '@daq/core';
 import { SharedResources, attachWorker } from '@daq/broker';
+import { startSim, stopSim } from './sim-process.js';
 import { interleave, median, summarize, type BenchContext, type BenchResult, type Benchmark } from './types.js';
 
-const daqBin = fileURLToPath(new URL('../../packages/broker/bin/daq.js', import.meta.url));
 const workerFile = new URL('./workers/broker-client.js', import.meta.url);
-
-async function startSim(
-  config: string,
-): Promise<{ child: ChildProcess; endpoints: Map<string, { serial_port?: string; resource?: string }>; dir: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'daq-bench-'));
-  const file = join(dir, 'bench.toml');
-  await writeFile(file, config);
-  const child = spawn(process.execPath, [daqBin, 'sim', file, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const endpoints = new Map<string, { serial_port?: string; resource?: string }>();
-  const expected = (config.match(/^id = /gm) ?? []).length;
-  for await (const line of createInterface({ input: child.stdout! })) {
-    const e = JSON.parse(line) as { id: string; serial_port?: string; resource?: string };
-    endpoints.set(e.id, e);
-    if (endpoints.size === expected) break;
-  }
-  return { child, endpoints, dir };
-}
-
-async function stopSim(sim: { child: ChildProcess; dir: string }): Promise<void> {
-  const exited = new Promise((r) => sim.child.once('exit', r));
-  sim.child.kill('SIGTERM');
-  await exited;
-  await rm(sim.dir, { recursive: true, force: true });
-}
 
 async function runWorkers(resources: SharedResources, jobs: object[]): Promise<{ times: number[]; elapsedMs: number }[]> {
   const workers = jobs.map((job) => new Worker(workerFile, { workerData: job }));

@@ -8,27 +8,43 @@
 //   acquisition (simulators, V4 worker, storage), as `daq run` starts it. The rate of each meter
 //   is its polls in the window / the window (the worker's own counts, InstrumentStatus.polls);
 //   the CPU it costs is this process's CPU time (every thread: the broker, the V4 worker and
-//   the simulators) over the window, in cores.
+//   storage) over the window, in cores. The simulated meters run in a `daq sim` child process,
+//   as a lab's instruments are outside the acquisition process (in the same process they took
+//   about a third of the main thread, see docs/benchmarks.md).
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '@daq/core';
-import { startAcquisition } from '@daq/broker';
+import { startAcquisition, type Acquisition } from '@daq/broker';
+import { startSim, stopSim, type SimProcess } from './sim-process.js';
 import type { BenchContext, BenchResult, Benchmark } from './types.js';
 
 const POLL_HZ = 200;
 const SERVED = 0.99;
 const MAX = 128;
 
-function config(n: number, dir: string): string {
-  const lines = ['[application]', 'name = "bench-scale"', 'simulate = true', `data_dir = "${dir}"`, '[v4]'];
+function simConfig(n: number): string {
+  const lines: string[] = [];
   for (let i = 0; i < n; i++)
     lines.push(
       '[[v4.instruments]]',
       `id = "meter${i}"`,
       'type = "ScpiInstrument"',
       `resource = "TCPIP0::10.0.${Math.floor(i / 250)}.${(i % 250) + 1}::5025::SOCKET"`,
+    );
+  return `${lines.join('\n')}\n`;
+}
+
+/** The acquisition's configuration: not simulated; each meter at the address its simulator listens on. */
+function config(n: number, dir: string, endpoints: SimProcess['endpoints']): string {
+  const lines = ['[application]', 'name = "bench-scale"', `data_dir = "${dir}"`, '[v4]'];
+  for (let i = 0; i < n; i++)
+    lines.push(
+      '[[v4.instruments]]',
+      `id = "meter${i}"`,
+      'type = "ScpiInstrument"',
+      `resource = "${endpoints.get(`meter${i}`)!.resource}"`,
       'poll_query = "MEAS:VOLT:DC?"',
       'unit = "V"',
       `poll_hz = ${POLL_HZ}`,
@@ -54,7 +70,14 @@ const median = (xs: number[]) => {
 
 async function trial(n: number, dir: string, warmupS: number, windowS: number): Promise<Trial> {
   const out = join(dir, `n${n}`);
-  const acq = await startAcquisition(parseConfig(config(n, dir), 'bench-scale.toml'), { out });
+  const sim = await startSim(simConfig(n));
+  let acq: Acquisition;
+  try {
+    acq = await startAcquisition(parseConfig(config(n, dir, sim.endpoints), 'bench-scale.toml'), { out });
+  } catch (e) {
+    await stopSim(sim);
+    throw e;
+  }
   try {
     await new Promise((r) => setTimeout(r, warmupS * 1000));
     const polls = async () => {
@@ -82,6 +105,7 @@ async function trial(n: number, dir: string, warmupS: number, windowS: number): 
     };
   } finally {
     const record = await acq.stop('completed');
+    await stopSim(sim);
     await rm(out, { recursive: true, force: true });
     if (record.status !== 'completed')
       throw new Error(`scale: the run with ${n} meters ended ${record.status}: ${record.reason}`);
