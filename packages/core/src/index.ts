@@ -33,6 +33,7 @@ export * from './runtime/serial-queue.js';
 export * from './runtime/subsystem-api.js';
 export * from './runtime/subsystem-host.js';
 export * from './runtime/serve-worker.js';
+export * from './runtime/batching-endpoint.js';
 export * from './runtime/buffered-sink.js';
 export * from './arrow/ipc-messages.js';
 export * from './ring/sab-ring.js';

@@ -3,7 +3,7 @@
 // exits, everything it held is released and its queued commands fail.
 
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
-import { DaqError, type BrokerApi, type SerialLeaseRequest } from '@daq/core';
+import { DaqError, batchingEndpoint, type BrokerApi, type MessageEndpointLike, type SerialLeaseRequest } from '@daq/core';
 import type { SharedResources } from '../shared-resources.js';
 import type { SerialLease } from '../serial/serial-lease.js';
 import { Comlink, nodeEndpoint } from './comlink.js';
@@ -50,7 +50,8 @@ export class BrokerEndpoint {
     const { port1, port2 } = new MessageChannel();
     this.brokerPort = port1;
     this.workerPort = port2;
-    Comlink.expose(this.api(), nodeEndpoint(port1));
+    // Replies leave batched per turn of the event loop (batchingEndpoint); the worker's side batches its calls.
+    Comlink.expose(this.api(), batchingEndpoint(nodeEndpoint(port1) as MessageEndpointLike, `broker RPC of ${identity}`));
   }
 
   private owner(instrument: unknown): string {
