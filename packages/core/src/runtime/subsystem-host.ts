@@ -127,11 +127,14 @@ export class SubsystemHost implements SubsystemApi {
     if (this.state !== 'ready')
       throw new DaqError('DAQ_INVALID_ARGUMENT', `${this.name} cannot start polling in state ${this.state}`);
     this.state = 'running';
+    // One origin for every instrument's schedule: instruments at the same rate (or multiples)
+    // come due together, so their polls fire in one turn and cross to the broker in one message.
+    const origin = performance.now();
     for (const slot of this.slots.values()) {
       if (slot.status.state !== 'ready' || slot.instrument.pollHz <= 0) continue;
       slot.status.state = 'polling';
       slot.polling = true;
-      slot.pollingSince = performance.now();
+      slot.pollingSince = origin;
       this.schedule(slot, slot.pollingSince);
     }
   }
