@@ -34,53 +34,71 @@ async function runWorkers(resources: SharedResources, jobs: object[]): Promise<{
 }
 
 async function serialLeaseQuery(ctx: BenchContext): Promise<BenchResult> {
-  const n = ctx.quick ? 200 : 1000;
+  const n = ctx.quick ? 100 : 300;
+  const rounds = ctx.quick ? 3 : 5;
   const sim = await startSim(
     '[[v2.instruments]]\nid = "rot"\ntype = "Elliptec"\nserial_port = "/dev/ttyBENCH"\nbaud_rate = 115200\n',
   );
   try {
     const path = sim.endpoints.get('rot')!.serial_port!;
-    // Direct: the same query on the main thread, the port opened once, no pool.
-    const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
-    await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
-    let pending: (() => void) | undefined;
-    let buf = '';
-    port.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      if (buf.endsWith('\r\n')) {
-        buf = '';
-        pending?.();
-      }
-    });
-    const direct: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t0 = performance.now();
-      await new Promise<void>((resolve) => {
-        pending = resolve;
-        port.write('0gs');
+    // Direct: the same query on the main thread, the port opened once per round, no pool.
+    const direct = async (): Promise<number> => {
+      const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
+      await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+      let pending: (() => void) | undefined;
+      let buf = '';
+      port.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        if (buf.endsWith('\r\n')) {
+          buf = '';
+          pending?.();
+        }
       });
-      direct.push(performance.now() - t0);
-    }
-    await new Promise<void>((resolve) => port.close(() => resolve()));
+      const times: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await new Promise<void>((resolve) => {
+          pending = resolve;
+          port.write('0gs');
+        });
+        times.push(performance.now() - t0);
+      }
+      await new Promise<void>((resolve) => port.close(() => resolve()));
+      return median(times) * 1000;
+    };
     // Through the broker: a worker leases, queries, releases.
     const { config } = parseConfig(
       `[[v2.instruments]]\nid = "rot"\ntype = "Elliptec"\nserial_port = "${path}"\nbaud_rate = 115200\n`,
     );
-    const resources = await SharedResources.create(config);
-    const [r] = await runWorkers(resources, [
-      { kind: 'serial', target: path, command: '0gs', terminator: '\r\n', count: n, concurrency: 1 },
-    ]);
-    await resources.close();
-    const value = median(r!.times) * 1000;
-    const base = median(direct) * 1000;
-    ctx.log(`lease+query median ${value.toFixed(0)} µs, direct query median ${base.toFixed(0)} µs (n=${n})`);
+    const leased = async (): Promise<number> => {
+      const resources = await SharedResources.create(config);
+      try {
+        const [r] = await runWorkers(resources, [
+          { kind: 'serial', target: path, command: '0gs', terminator: '\r\n', count: n, concurrency: 1 },
+        ]);
+        return median(r!.times) * 1000;
+      } finally {
+        await resources.close();
+      }
+    };
+    const us = await interleave(rounds, { direct, leased });
+    const value = summarize(us.leased);
+    const ratio = summarize(us.leased.map((x, i) => x / us.direct[i]!));
+    const base = median(us.direct);
+    ctx.log(
+      `serial.lease_query: lease+query median ${value.value.toFixed(0)} µs, direct query median ${base.toFixed(0)} µs, ratio ${ratio.value.toFixed(2)} (medians of ${rounds} interleaved rounds of ${n})`,
+    );
     return {
       name: 'serial.lease_query',
       unit: 'µs',
-      value,
+      value: value.value,
       better: 'lower',
-      vs: { direct: value / base },
-      details: { n, directMedianUs: base, goal: 'vs.direct <= 2' },
+      spread: value.spread,
+      vs: { direct: ratio.value },
+      goals: [
+        { text: 'vs.direct <= 2 (lease + query + release from a worker ÷ the query made directly)', met: ratio.value <= 2 },
+      ],
+      details: { n, rounds, directMedianUs: base, ratioSpread: ratio.spread },
     };
   } finally {
     await stopSim(sim);
