@@ -224,6 +224,8 @@ class FakeInstrument implements HostedInstrument {
   reads = 0;
   failReads = false;
   slowMs = 0;
+  /** The next read takes this long (once), whenever it comes. */
+  slowOnceMs = 0;
   shutDown = false;
   constructor(
     readonly id: string,
@@ -245,7 +247,9 @@ class FakeInstrument implements HostedInstrument {
     return `${this.id} v1`;
   }
   async read(): Promise<Reading[]> {
-    if (this.slowMs) await new Promise((r) => setTimeout(r, this.slowMs));
+    const once = this.slowOnceMs;
+    this.slowOnceMs = 0;
+    if (this.slowMs || once) await new Promise((r) => setTimeout(r, this.slowMs + once));
     if (this.failReads) throw new Error('no reply');
     return [{ channel: 'n', value: ++this.reads, unit: '' }];
   }
@@ -307,18 +311,17 @@ t.test('host: the achieved poll rate and the polls missed, for one that keeps up
 });
 
 t.test('host: a short hiccup is caught up (rate kept), a long one is skipped (polls missed, counted)', async (t) => {
-  const hiccup = new FakeInstrument('hiccup', 50); // 20 ms period
-  const stall = new FakeInstrument('stall', 50);
+  // 5 Hz (200 ms periods), so the margins (180 ms below the 3-period limit, 1.2 s beyond it)
+  // hold on a loaded machine; each slow poll is one poll, whenever it comes.
+  const hiccup = new FakeInstrument('hiccup', 5);
+  const stall = new FakeInstrument('stall', 5);
   const { h, init } = host([hiccup, stall]);
   await h.init(init);
   await h.startPolling();
   await new Promise((r) => setTimeout(r, 300));
-  hiccup.slowMs = 45; // one poll 2.25 periods long: within the 3 periods caught up
-  stall.slowMs = 200; // one poll 10 periods long: beyond, skipped
-  await new Promise((r) => setTimeout(r, 30));
-  hiccup.slowMs = 0;
-  stall.slowMs = 0;
-  await new Promise((r) => setTimeout(r, 600));
+  hiccup.slowOnceMs = 420; // one poll 2.1 periods long: within the 3 periods caught up
+  stall.slowOnceMs = 2000; // one poll 10 periods long: beyond, skipped
+  await new Promise((r) => setTimeout(r, 3000));
   await h.stopPolling();
   const [a, b] = (await h.status()).instruments;
   t.ok(a!.overruns > 0, `the hiccup made polls late (${a!.overruns})`);
