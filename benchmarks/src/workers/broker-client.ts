@@ -3,7 +3,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { batchingEndpoint, type BrokerApi, type MessageEndpointLike } from '@daq/core';
+import { batchingEndpoint, type BrokerApi } from '@daq/core';
 
 interface Job {
   /** visa-many: `batch` queries per message (BrokerApi.visaQueryMany); serial-many: the same under one lease. */
@@ -20,7 +20,7 @@ const job = workerData as Job;
 
 parentPort!.once('message', async (msg: { port: MessagePort }) => {
   // As a subsystem worker talks to the broker: calls of one turn batched (comlinkRpcKit).
-  const broker = Comlink.wrap<BrokerApi>(batchingEndpoint(nodeEndpoint(msg.port) as MessageEndpointLike, 'bench'));
+  const broker = Comlink.wrap<BrokerApi>(batchingEndpoint(nodeEndpoint(msg.port), 'bench'));
   await new Promise<void>((resolve) => parentPort!.once('message', () => resolve())); // start signal
   const times: number[] = [];
   const batch = job.kind.endsWith('-many') ? (job.batch ?? 8) : 1;

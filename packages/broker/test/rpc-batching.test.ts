@@ -4,7 +4,7 @@
 
 import t from 'tap';
 import { MessageChannel } from 'node:worker_threads';
-import { batchingEndpoint, type MessageEndpointLike } from '@daq/core';
+import { batchingEndpoint } from '@daq/core';
 import { Comlink, nodeEndpoint } from '../src/rpc/comlink.js';
 
 interface Api {
@@ -21,9 +21,9 @@ const api: Api = {
 
 function pair(batchClient: boolean, batchServer: boolean) {
   const { port1, port2 } = new MessageChannel();
-  const server = batchServer ? batchingEndpoint(nodeEndpoint(port1) as MessageEndpointLike, 'server') : undefined;
+  const server = batchServer ? batchingEndpoint(nodeEndpoint(port1), 'server') : undefined;
   Comlink.expose(api, server ?? nodeEndpoint(port1));
-  const client = batchClient ? batchingEndpoint(nodeEndpoint(port2) as MessageEndpointLike, 'client') : undefined;
+  const client = batchClient ? batchingEndpoint(nodeEndpoint(port2), 'client') : undefined;
   const proxy = Comlink.wrap<Api>(client ?? nodeEndpoint(port2));
   return {
     proxy,

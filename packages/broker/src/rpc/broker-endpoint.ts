@@ -3,7 +3,7 @@
 // exits, everything it held is released and its queued commands fail.
 
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
-import { DaqError, batchingEndpoint, type BrokerApi, type MessageEndpointLike, type SerialLeaseRequest } from '@daq/core';
+import { DaqError, batchingEndpoint, type BrokerApi, type SerialLeaseRequest } from '@daq/core';
 import type { SharedResources } from '../shared-resources.js';
 import type { SerialLease } from '../serial/serial-lease.js';
 import { Comlink, nodeEndpoint } from './comlink.js';
@@ -51,7 +51,7 @@ export class BrokerEndpoint {
     this.brokerPort = port1;
     this.workerPort = port2;
     // Replies leave batched per turn of the event loop (batchingEndpoint); the worker's side batches its calls.
-    Comlink.expose(this.api(), batchingEndpoint(nodeEndpoint(port1) as MessageEndpointLike, `broker RPC of ${identity}`));
+    Comlink.expose(this.api(), batchingEndpoint(nodeEndpoint(port1), `broker RPC of ${identity}`));
   }
 
   private owner(instrument: unknown): string {

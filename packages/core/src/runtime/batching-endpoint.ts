@@ -43,10 +43,16 @@ function throwReply(id: unknown, message: string): unknown {
   return { id, type: 'HANDLER', name: 'throw', value: { isError: true, value: { name: 'DataCloneError', message } } };
 }
 
-export function batchingEndpoint<E extends MessageEndpointLike>(
-  ep: E,
+/**
+ * Wraps a Comlink endpoint (e.g. `nodeEndpoint(port)`); the result is the same kind of endpoint.
+ * Typed structurally: Comlink's DOM-flavoured Endpoint type and MessageEndpointLike describe the
+ * same object.
+ */
+export function batchingEndpoint<E extends object>(
+  endpoint: E,
   label = 'RPC endpoint',
 ): E & { readonly batching: BatchingCounts } {
+  const ep = endpoint as unknown as MessageEndpointLike;
   let queue: { message: unknown; transfer: readonly unknown[] }[] = [];
   let scheduled = false;
   const counts: BatchingCounts = { messages: 0, posts: 0, failed: 0, peerBatches: false };
@@ -91,7 +97,7 @@ export function batchingEndpoint<E extends MessageEndpointLike>(
     }
   };
 
-  const endpoint = Object.assign(Object.create(ep) as E, {
+  const batched = Object.assign(Object.create(ep) as E, {
     batching: counts,
     postMessage(message: unknown, transfer: readonly unknown[] = []) {
       counts.messages++;
@@ -122,5 +128,5 @@ export function batchingEndpoint<E extends MessageEndpointLike>(
     start: ep.start?.bind(ep),
   });
   ep.postMessage({ [BATCH_KEY]: [] }); // the announcement: this side understands batches
-  return endpoint;
+  return batched;
 }

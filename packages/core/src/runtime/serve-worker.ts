@@ -2,7 +2,7 @@
 // the control channel that the manager posts, then serve the subsystem on the control channel.
 // Comlink is passed in (core does not depend on it).
 
-import { batchingEndpoint, type MessageEndpointLike } from './batching-endpoint.js';
+import { batchingEndpoint } from './batching-endpoint.js';
 import type { MessagePort, Transferable } from 'node:worker_threads';
 import { installErrorTransfer, type BrokerApi, type TransferHandlerLike } from '../rpc.js';
 import type { SubsystemApi } from './subsystem-api.js';
@@ -56,7 +56,7 @@ export function comlinkRpcKit(comlink: ComlinkLike, nodeEndpoint: (port: Message
   return {
     // Batched: the calls of one turn (e.g. the polls of instruments whose timers fired together)
     // cross to the broker in one message; the broker's endpoint batches its replies the same way.
-    wrap: (port) => comlink.wrap(batchingEndpoint(nodeEndpoint(port) as MessageEndpointLike, 'broker RPC')) as BrokerApi,
+    wrap: (port) => comlink.wrap(batchingEndpoint(nodeEndpoint(port) as object, 'broker RPC')) as BrokerApi,
     expose: (api, port) => comlink.expose(api, nodeEndpoint(port)),
   };
 }
