@@ -200,3 +200,35 @@ t.test('the CLI compares two stored files: table, compare.md, exit status 1 on W
   t.match(broken.stderr, /bad\.json: not a benchmark results file/);
   t.equal(broken.stdout, '');
 });
+
+t.test('p10/p90 (issue 18): the band is p90 - p10 where a run has them, max - min where it has only those', async (t) => {
+  const pct = (min: number, p10: number, p90: number, max: number) => ({ spread: { min, max, p10, p90, n: 9 } });
+  // Rounds from 60 to 140, but 80 % of them within 95..105: a drop of 15 is beyond the noise.
+  t.same(verdicts([fig('a', 100, pct(60, 95, 105, 140))], [fig('a', 85)]), { a: 'WORSE' });
+  const c = compareResults(file([fig('a', 100, pct(60, 95, 105, 140))]), file([fig('a', 85)]));
+  t.same(c.rows[0]!.band, { abs: 10, source: 'p10-p90' });
+  t.match(formatText(c, 'b', 'n'), /a\s+u\s+100\.0\s+85\.00\s+-15\.0 %\s+±10\.0 % \(p10-p90\)\s+WORSE/);
+  t.match(formatText(c, 'b', 'n'), /"p10-p90": the larger of the two runs' p90 - p10/);
+  // An older baseline with only min/max against a run with percentiles: the wider band of the two wins.
+  const mixed = compareResults(
+    file([fig('a', 100, { spread: { min: 90, max: 110, n: 3 } })]),
+    file([fig('a', 85, pct(70, 96, 104, 120))]),
+  );
+  t.same(mixed.rows[0]!.band, { abs: 20, source: 'spread' });
+  t.equal(mixed.rows[0]!.verdict, 'same');
+  const wider = compareResults(
+    file([fig('a', 100, { spread: { min: 99, max: 101, n: 3 } })]),
+    file([fig('a', 85, pct(70, 80, 110, 120))]),
+  );
+  t.same(wider.rows[0]!.band, { abs: 30, source: 'p10-p90' });
+  // A malformed spread: p10 without p90, or outside [min, max].
+  for (const spread of [
+    { min: 1, max: 3, n: 3, p10: 2 },
+    { min: 1, max: 3, n: 3, p10: 0, p90: 2 },
+    { min: 1, max: 3, n: 3, p10: 2.5, p90: 2 },
+  ])
+    t.throws(() => parseResults(JSON.stringify({ results: [{ name: 'a', unit: 'u', value: 1, spread }] }), 'x.json'), {
+      name: 'CompareError',
+      message: /p10 and p90 must both be numbers/,
+    });
+});

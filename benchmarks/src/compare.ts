@@ -1,11 +1,13 @@
 // `npm run bench -- --compare BASELINE [--against RESULTS]`: compares the figures of a run (or of a
 // stored results file) with a stored baseline, figure by figure, and calls each one better, the
 // same, or WORSE. A figure is WORSE when it moved the wrong way (its `better`) by more than its
-// noise band: the larger of the two runs' measured spreads (max - min over its rounds) where the
-// benchmark measured rounds, otherwise a default share of the baseline's value, which the report names.
+// noise band: the larger of the two runs' measured spreads where the benchmark measured rounds
+// (p90 - p10 of the rounds; max - min in files written before issue 18 recorded percentiles),
+// otherwise a default share of the baseline's value, which the report names.
+// Also here: latest.md, the table of a run's figures beside their goals (formatLatest).
 
 import { readFile } from 'node:fs/promises';
-import type { BenchResult, Better, Spread } from './types.js';
+import type { BenchResult, Better, Goal, Spread } from './types.js';
 
 /** A results file as run.ts writes it (benchmarks/results/latest.json). */
 export interface ResultsFile {
@@ -28,8 +30,12 @@ export type Verdict =
 export interface Band {
   /** Half-width in the figure's unit: a move within ± this is noise. */
   abs: number;
-  /** `spread`: the larger measured spread of the two runs; `default`: the default share of the baseline. */
-  source: 'spread' | 'default';
+  /**
+   * The larger measured spread of the two runs: `p10-p90` when that one is p90 - p10 of its rounds,
+   * `spread` when it is max - min (a file written before percentiles were recorded); `default`: no
+   * spread measured, the default share of the baseline.
+   */
+  source: 'p10-p90' | 'spread' | 'default';
 }
 
 export interface Row {
@@ -62,7 +68,19 @@ function checkSpread(x: unknown, where: string): Spread | undefined {
   if (x === undefined) return undefined;
   if (!isObject(x) || typeof x.min !== 'number' || typeof x.max !== 'number' || typeof x.n !== 'number' || x.min > x.max)
     throw new CompareError(`${where}: spread must be { min, max, n } with min <= max`);
-  return { min: x.min, max: x.max, n: x.n };
+  const spread: Spread = { min: x.min, max: x.max, n: x.n };
+  // p10 and p90 are optional (older files have neither), but come together and inside [min, max].
+  if (x.p10 === undefined && x.p90 === undefined) return spread;
+  if (typeof x.p10 !== 'number' || typeof x.p90 !== 'number' || !(x.min <= x.p10 && x.p10 <= x.p90 && x.p90 <= x.max))
+    throw new CompareError(`${where}: spread p10 and p90 must both be numbers with min <= p10 <= p90 <= max`);
+  return { ...spread, p10: x.p10, p90: x.p90 };
+}
+
+function checkGoals(x: unknown, where: string): Goal[] | undefined {
+  if (x === undefined) return undefined;
+  if (!Array.isArray(x) || !x.every((g) => isObject(g) && typeof g.text === 'string' && typeof g.met === 'boolean'))
+    throw new CompareError(`${where}: goals must be a list of { text, met }`);
+  return x as Goal[];
 }
 
 /** Parses and checks a results file; `label` (its path) names it in errors. */
@@ -90,6 +108,7 @@ export function parseResults(text: string, label: string): ResultsFile {
     if (seen.has(r.name)) throw new CompareError(`${label}: figure ${r.name} appears twice`);
     seen.add(r.name);
     const spread = checkSpread(r.spread, `${where} (${r.name})`);
+    checkGoals(r.goals, `${where} (${r.name})`);
     return {
       ...(r as unknown as BenchResult),
       value: r.value ?? NaN,
@@ -109,12 +128,20 @@ export async function readResults(path: string): Promise<ResultsFile> {
   return parseResults(text, path);
 }
 
-/** max - min of a spread measured over two rounds or more, else undefined. */
-const range = (s: Spread | undefined) => (s && s.n >= 2 ? s.max - s.min : undefined);
+/**
+ * The noise a spread measured over two rounds or more stands for: p90 - p10 of the rounds where the
+ * file has them (one stray round does not widen it), else max - min; undefined without rounds.
+ */
+function range(s: Spread | undefined): Band | undefined {
+  if (!s || s.n < 2) return undefined;
+  if (s.p10 !== undefined && s.p90 !== undefined) return { abs: s.p90 - s.p10, source: 'p10-p90' };
+  return { abs: s.max - s.min, source: 'spread' };
+}
 
 function band(base: BenchResult, now: BenchResult, defaultBand: number): Band {
-  const measured = [range(base.spread), range(now.spread)].filter((x): x is number => x !== undefined);
-  if (measured.length > 0) return { abs: Math.max(...measured), source: 'spread' };
+  const measured = [range(base.spread), range(now.spread)].filter((x): x is Band => x !== undefined);
+  // The wider of the two; on a tie, the baseline's.
+  if (measured.length > 0) return measured.reduce((a, b) => (b.abs > a.abs ? b : a));
   return { abs: defaultBand * Math.abs(base.value), source: 'default' };
 }
 
@@ -201,7 +228,8 @@ function footer(c: Comparison): string[] {
   const defaults = judged.filter((r) => r.band!.source === 'default').length;
   return [
     `band: a figure is WORSE (or better) when it moved the wrong (or right) way by more than its band. ` +
-      `"spread": the larger of the two runs' max - min over the rounds the benchmark measured; ` +
+      `"p10-p90": the larger of the two runs' p90 - p10 over the rounds the benchmark measured; ` +
+      `"spread": the same from max - min, for a file without percentiles; ` +
       `"default": no spread measured, so ±${(c.defaultBand * 100).toFixed(0)} % of the baseline's value (--band), used for ${defaults} of ${judged.length} figures.`,
     ...c.notes.map((n) => `note: ${n}`),
     c.worse > 0 ? `${c.worse} figure${c.worse === 1 ? '' : 's'} WORSE than the baseline` : 'no figure worse than the baseline',
@@ -247,4 +275,53 @@ export function formatMarkdown(c: Comparison, baselineLabel: string, currentLabe
 /** How a results file is named in the report: its path, date and kind of run. */
 export function describe(path: string, f: ResultsFile): string {
   return `${path} (${f.date ?? 'undated'}${f.quick ? ', quick' : ''}${f.only ? `, --only ${f.only}` : ''})`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// latest.md: a run's figures, each beside its goals (issue 18), so a regression shows at a glance.
+
+const GOAL_MET = '✅';
+const GOAL_NOT_MET = '❌';
+
+/** A goal as latest.md shows it: ✅ and the goal when met, ❌ and NOT MET when not. */
+export const goalText = (g: Goal) => (g.met ? `${GOAL_MET} ${g.text}` : `${GOAL_NOT_MET} NOT MET: ${g.text}`);
+
+/** p10–p90 of the rounds (min–max in a file without percentiles) and how many rounds; `single` without rounds. */
+export function spreadText(s: Spread | undefined): string {
+  if (!s || s.n < 2) return 'single';
+  const [lo, hi, what] = s.p10 !== undefined && s.p90 !== undefined ? [s.p10, s.p90, ''] : [s.min, s.max, ' min–max'];
+  return `${num(lo)}–${num(hi)} (${s.n} rounds${what})`;
+}
+
+/** The markdown of latest.md: a line per figure with its median, spread, ratios and goals, and the goals not met above the table. */
+export function formatLatest(f: Pick<ResultsFile, 'results' | 'machine' | 'quick' | 'only'>): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const m = f.machine;
+  const goals = f.results.flatMap((r) => (r.goals ?? []).map((g) => ({ name: r.name, g })));
+  const missed = goals.filter((x) => !x.g.met);
+  const lines = [
+    `# Benchmark results${f.quick ? ' (quick)' : ''}${f.only ? ` (--only ${f.only})` : ''}`,
+    '',
+    m ? `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}` : 'machine not recorded',
+    '',
+    goals.length === 0
+      ? 'Goals: none in this run.'
+      : missed.length === 0
+        ? `Goals: all ${goals.length} met ${GOAL_MET}`
+        : `Goals: ${goals.length - missed.length} of ${goals.length} met; ${GOAL_NOT_MET} NOT MET: ${missed.map((x) => `${x.name} ${x.g.text}`).join('; ')}`,
+    '',
+    'Value: the median of the rounds where the benchmark measured rounds (spread: their p10–p90), else the single measurement. Goals are judged on the median.',
+    '',
+    '| figure | value | unit | spread p10–p90 | vs | goals |',
+    '|---|---:|---|---|---|---|',
+  ];
+  for (const r of f.results) {
+    const vs = Object.entries(r.vs)
+      .map(([k, v]) => `${k}: ${Number.isFinite(v) ? v.toFixed(3) : 'NaN'}`)
+      .join(', ');
+    const g = (r.goals ?? []).map(goalText).join('<br>');
+    lines.push(`| ${esc(r.name)} | ${num(r.value)} | ${esc(r.unit)} | ${spreadText(r.spread)} | ${esc(vs)} | ${esc(g)} |`);
+  }
+  if (f.results.length === 0) lines.push('| (no benchmarks registered yet) | | | | | |');
+  return `${lines.join('\n')}\n`;
 }

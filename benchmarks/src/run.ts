@@ -1,6 +1,7 @@
 // `npm run bench [-- --quick] [-- --only SUBJECT] [-- --compare BASELINE]`: runs every benchmark in
-// one process and writes benchmarks/results/latest.json and latest.md. Each figure carries ratios
-// against baselines measured in the same run, so results from different machines stay comparable.
+// one process and writes benchmarks/results/latest.json and latest.md (each figure's median, its
+// p10–p90 spread, its ratios and its goals met or not: compare.ts formatLatest). Each figure carries
+// ratios against baselines measured in the same run, so results from different machines stay comparable.
 // With --compare, the run's figures are then compared with a stored results file (compare.ts);
 // with --compare and --against, two stored files are compared and nothing is run.
 
@@ -13,6 +14,7 @@ import {
   DEFAULT_BAND,
   compareResults,
   describe,
+  formatLatest,
   formatMarkdown,
   formatText,
   readResults,
@@ -35,25 +37,6 @@ const BENCHMARKS: { subject: string; load(): Promise<Benchmark> }[] = [
   { subject: 'serve', load: async () => (await import('./serve.js')).serveBenchmark },
   { subject: 'scale', load: async () => (await import('./scale.js')).scaleBenchmark },
 ];
-
-function markdown(results: BenchResult[], machine: ReturnType<typeof describeMachine>, quick: boolean): string {
-  const lines = [
-    `# Benchmark results${quick ? ' (quick)' : ''}`,
-    '',
-    `${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}`,
-    '',
-    '| name | value | unit | vs |',
-    '|---|---:|---|---|',
-  ];
-  for (const r of results) {
-    const vs = Object.entries(r.vs)
-      .map(([k, v]) => `${k}: ${v.toFixed(3)}`)
-      .join(', ');
-    lines.push(`| ${r.name} | ${r.value.toPrecision(4)} | ${r.unit} | ${vs} |`);
-  }
-  if (results.length === 0) lines.push('| (no benchmarks registered yet) | | | |');
-  return `${lines.join('\n')}\n`;
-}
 
 const USAGE = `usage: npm run bench -- [options]      (or: node benchmarks/dist/run.js [options])
 
@@ -119,8 +102,9 @@ async function run(quick: boolean, only: string | undefined, out: URL): Promise<
   const seconds = (Date.now() - started) / 1000;
   const report = { date: new Date().toISOString(), quick, only: only ?? null, seconds, machine, results };
   await writeFile(new URL('latest.json', out), `${JSON.stringify(report, null, 2)}\n`);
-  await writeFile(new URL('latest.md', out), markdown(results, machine, quick));
-  process.stdout.write(markdown(results, machine, quick));
+  const md = formatLatest(report);
+  await writeFile(new URL('latest.md', out), md);
+  process.stdout.write(md);
   process.stderr.write(
     `bench: ${results.length} results in ${seconds.toFixed(1)} s → ${fileURLToPath(new URL('latest.json', out))}\n`,
   );

@@ -1,7 +1,11 @@
 // The producer thread of the ring benchmark: on each message (a record count) it moves that many
 // records of `recordBytes` to the main thread through a SharedArrayBuffer ring, or by postMessage
 // (transferred or cloned), writing every byte of each record from the same source buffer in every
-// variant. It lives across runs, as a real producer does, so runs measure JIT-compiled code.
+// variant. In ring mode it also serves the memcpy baseline: on `{ memcpy: count }` it copies as many
+// records, the same way, slot after slot into a SharedArrayBuffer the ring's size and tells the main
+// thread when it is done (the ring's own work without the ring). It lives across runs, as a real
+// producer does, so runs measure JIT-compiled code.
+import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { RingWriter, copyBytes } from '@daq/core';
 
@@ -10,12 +14,20 @@ export interface RingProducerJob {
   recordBytes: number;
   /** The ring (mode 'ring'). */
   ring?: SharedArrayBuffer;
+  /** The memcpy baseline's destination (mode 'ring'): a buffer the size of the ring's data space. */
+  memcpyDest?: SharedArrayBuffer;
   /**
    * postMessage modes: [records consumed, producer waiting], updated by the consumer, so that no
    * more than `window` records are in flight (the same bound the ring's capacity puts on it).
    */
   credits?: SharedArrayBuffer;
   window?: number;
+}
+
+/** What the worker says once loaded: its thread id (Linux; for the benchmark's CPU placement samples). */
+export interface RingProducerReady {
+  ready: true;
+  tid: number | null;
 }
 
 const job = workerData as RingProducerJob;
@@ -44,6 +56,28 @@ function produceRing(count: number): void {
   }
 }
 
+/**
+ * The memcpy baseline: the producer's copies alone, into a shared buffer the ring's size, slot after
+ * slot, each laid out as the ring lays out a record (an 8-byte header, then the payload), so that
+ * the copies have the ring's alignment too.
+ */
+const RECORD_HEADER = 8;
+const stride = (RECORD_HEADER + n + 7) & ~7;
+const memcpySlots = job.memcpyDest
+  ? Array.from(
+      { length: Math.floor(job.memcpyDest.byteLength / stride) },
+      (_, i) => new Uint8Array(job.memcpyDest!, i * stride + RECORD_HEADER, n),
+    )
+  : [];
+function produceMemcpy(count: number): void {
+  for (let seq = 0; seq < count; seq++) {
+    const view = memcpySlots[seq % memcpySlots.length]!;
+    copyBytes(view, source);
+    stamp(view, seq);
+  }
+  parentPort!.postMessage('done');
+}
+
 function producePostMessage(count: number, transfer: boolean, reused: Uint8Array): void {
   const window = job.window!;
   for (let seq = 0; seq < count; seq++, sent++) {
@@ -65,10 +99,20 @@ function producePostMessage(count: number, transfer: boolean, reused: Uint8Array
   parentPort!.postMessage('end');
 }
 
+/** This thread's id, from /proc (Linux); null elsewhere. */
+function threadId(): number | null {
+  try {
+    return Number.parseInt(readFileSync('/proc/thread-self/stat', 'utf8'), 10);
+  } catch {
+    return null;
+  }
+}
+
 const reused = new Uint8Array(job.mode === 'clone' ? n : 0);
-parentPort!.on('message', (count: number) => {
-  if (job.mode === 'ring') produceRing(count);
-  else producePostMessage(count, job.mode === 'transfer', reused);
+parentPort!.on('message', (m: number | { memcpy: number }) => {
+  if (typeof m === 'object') produceMemcpy(m.memcpy);
+  else if (job.mode === 'ring') produceRing(m);
+  else producePostMessage(m, job.mode === 'transfer', reused);
 });
 // Loaded and ready: the benchmark starts its clock only after this, so module loading is not timed.
-parentPort!.postMessage('ready');
+parentPort!.postMessage({ ready: true, tid: threadId() } satisfies RingProducerReady);

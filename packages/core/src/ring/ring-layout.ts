@@ -55,6 +55,8 @@ export const B_BYTES_READ = 25;
 // Lines 4 and 5 (Int32): per direction, an "I am about to sleep" flag and the word slept on.
 export const I_CONSUMER_WAITING = (4 * LINE) / 4;
 export const I_DATA_SEQ = I_CONSUMER_WAITING + 1;
+/** Bytes pending (head - tail) the sleeping consumer wants before it is woken (0: wake it on any commit). */
+export const I_DATA_NEED = I_CONSUMER_WAITING + 2;
 export const I_PRODUCER_WAITING = (5 * LINE) / 4;
 export const I_SPACE_SEQ = I_PRODUCER_WAITING + 1;
 /** Free bytes the sleeping producer wants before it is woken (0: wake it on any release). */

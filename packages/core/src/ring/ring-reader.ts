@@ -22,11 +22,33 @@ export interface RingReaderOptions {
 }
 
 /**
- * A consumer with nothing to read first polls for this long, yielding to the event loop between
- * looks, before it sleeps in Atomics.waitAsync: while a producer streams records, neither side then
- * pays for a wake-up.
+ * A consumer with nothing to read first polls for up to this long, yielding to the event loop
+ * between looks, before it sleeps in Atomics.waitAsync: while a producer streams records on another
+ * CPU, neither side then pays for a wake-up.
  */
 const POLL_MS = 0.2;
+/**
+ * Polling pays only while the producer runs on another CPU. When both threads share one (the
+ * scheduler often puts a waker and the thread it wakes together, and a busy machine leaves them no
+ * other), the producer cannot commit while the consumer polls: every poll runs to its end and takes
+ * that time from the producer (issue 18 measured a 1 MiB stream at half speed that way). So the poll
+ * adapts: a poll that found nothing halves the next one, down to none (below POLL_MIN_MS); one that
+ * found a record restores POLL_MS; without polling, every PROBE_EVERY-th wait polls in full again to
+ * see whether it pays once more.
+ */
+const POLL_MIN_MS = 0.02;
+const PROBE_EVERY = 16;
+/**
+ * A consumer that must sleep while records come less than DENSE_MS apart (a dense stream) sleeps
+ * until half the ring is pending, or BATCH_WAIT_MS at most, rather than until the next record: on
+ * a shared CPU every wake-up costs two context switches and a turn of the event loop (issue 18
+ * measured ~0.1 ms per 1 MiB record that way), and one wake-up then reads several records. The
+ * producer wakes it at once when it must wait for room or flush()es. A record that ends a burst
+ * may so wait up to BATCH_WAIT_MS longer; a sparse stream (and the first record after a pause)
+ * wakes the consumer at once, as before.
+ */
+const DENSE_MS = 1;
+const BATCH_WAIT_MS = 1;
 
 /** The consumer side. One reader per ring at a time; its waits never block the event loop. */
 export class RingReader extends RingSide {
@@ -39,6 +61,11 @@ export class RingReader extends RingSide {
   #bytesRead: bigint;
   /** waitForData calls in progress: only the last one to end may clear the "consumer waits" flag. */
   #waiters = 0;
+  /** How long the next wait polls before it sleeps (adapts, see POLL_MIN_MS), and waits since it stopped polling. */
+  #pollMs = POLL_MS;
+  #unpolled = 0;
+  /** The last wait found data within DENSE_MS: the next sleep batches (see DENSE_MS). */
+  #dense = false;
 
   constructor(sab: SharedArrayBuffer, options: RingReaderOptions = {}) {
     super(sab, options.name);
@@ -129,27 +156,49 @@ export class RingReader extends RingSide {
    */
   async waitForData(timeoutMs: number, options: { signal?: AbortSignal } = {}): Promise<'data' | 'closed' | 'timeout'> {
     const { signal } = options;
-    const deadline = performance.now() + timeoutMs;
-    const pollUntil = Math.min(deadline, performance.now() + POLL_MS);
-    while (!this.hasData() && this.closedBy() === 0 && performance.now() < pollUntil) await setImmediate();
+    const started = performance.now();
+    const deadline = started + timeoutMs;
+    if (!this.hasData() && this.closedBy() === 0) await this.#poll(deadline);
+    let batch = this.#dense;
+    this.#dense = false;
     this.#waiters++;
     try {
       for (;;) {
         if (signal?.aborted) throw this.#aborted(signal);
         // Announce the sleep, then look again (the producer's commit does the converse).
-        const seq = this.announceDataWait();
-        if (this.hasData()) return 'data';
+        const seq = this.announceDataWait(batch ? this.capacity >> 1 : 0);
+        if (this.hasData()) {
+          this.#dense = performance.now() - started < DENSE_MS;
+          return 'data';
+        }
         if (this.closedBy() & CLOSED_BY_WRITER) return this.hasData() ? 'data' : 'closed';
         const remaining = deadline - performance.now();
         if (remaining <= 0) return 'timeout';
-        const r = this.dataWait(seq, remaining);
-        if (r.async) await this.#settle(r.value, remaining, signal);
+        const ms = batch ? Math.min(remaining, BATCH_WAIT_MS) : remaining;
+        const r = this.dataWait(seq, ms);
+        if (r.async) await this.#settle(r.value, ms, signal);
+        // A batched sleep that ended with nothing to read: the stream paused, wake on the next record.
+        if (batch && !this.hasData()) batch = false;
       }
     } finally {
       // Overlapping waits (e.g. one raced against other work and abandoned) must not clear the
       // flag another wait still sleeps on, or the producer would not wake that one.
       if (--this.#waiters === 0) this.endDataWait();
     }
+  }
+
+  /** Polls for data (see POLL_MS) until `deadline` at most, and adapts the next poll to whether this one found any. */
+  async #poll(deadline: number): Promise<void> {
+    let ms = this.#pollMs;
+    if (ms === 0) {
+      if (++this.#unpolled < PROBE_EVERY) return;
+      ms = POLL_MS;
+    }
+    this.#unpolled = 0;
+    const pollUntil = Math.min(deadline, performance.now() + ms);
+    while (!this.hasData() && this.closedBy() === 0 && performance.now() < pollUntil) await setImmediate();
+    if (this.hasData()) this.#pollMs = POLL_MS;
+    else if (this.closedBy() === 0) this.#pollMs = ms / 2 < POLL_MIN_MS ? 0 : ms / 2;
   }
 
   /** Tells the writer that nobody reads any more: its waits end and its next reserve throws DAQ_CLOSED. */

@@ -9,6 +9,7 @@ import {
   CLOSED_BY_WRITER,
   I_CLOSED,
   I_CONSUMER_WAITING,
+  I_DATA_NEED,
   I_DATA_SEQ,
   I_PRODUCER_WAITING,
   I_SPACE_NEED,
@@ -76,9 +77,13 @@ export abstract class RingSide {
 
   // The consumer's sleep until there is data.
 
-  /** Announces that the consumer is about to sleep; returns the data sequence value to sleep on. */
-  protected announceDataWait(): number {
+  /**
+   * Announces that the consumer is about to sleep until `need` bytes are pending (0: any record);
+   * returns the data sequence value to sleep on.
+   */
+  protected announceDataWait(need = 0): number {
     const seq = Atomics.load(this.v.i32, I_DATA_SEQ);
+    Atomics.store(this.v.i32, I_DATA_NEED, need);
     Atomics.store(this.v.i32, I_CONSUMER_WAITING, 1);
     return seq;
   }
@@ -92,13 +97,20 @@ export abstract class RingSide {
     Atomics.store(this.v.i32, I_CONSUMER_WAITING, 0);
   }
 
-  /** Wakes the consumer if it announced a sleep. */
-  protected wakeConsumer(): void {
+  /**
+   * Wakes the consumer if it announced a sleep, once as many bytes are pending as it asked for
+   * (any, if it asked for 0); `force`: whatever it asked for (a flush, a producer about to wait).
+   */
+  protected wakeConsumer(force = false): void {
     const i32 = this.v.i32;
     // Only a consumer that announced it is going to sleep costs a notify.
-    if (Atomics.load(i32, I_CONSUMER_WAITING) !== 0 && Atomics.exchange(i32, I_CONSUMER_WAITING, 0) !== 0) {
-      this.#bump(I_DATA_SEQ);
+    if (Atomics.load(i32, I_CONSUMER_WAITING) === 0) return;
+    if (!force) {
+      const need = Atomics.load(i32, I_DATA_NEED);
+      const b64 = this.v.b64;
+      if (need > 0 && Number(Atomics.load(b64, B_HEAD) - Atomics.load(b64, B_TAIL)) < need) return;
     }
+    if (Atomics.exchange(i32, I_CONSUMER_WAITING, 0) !== 0) this.#bump(I_DATA_SEQ);
   }
 
   // The producer's sleep until there is room.

@@ -36,11 +36,19 @@ export interface RingWriterOptions {
 const POLICIES: readonly RingPolicy[] = ['block', 'drop-newest', 'drop-oldest'];
 const DEFAULT_BLOCK_TIMEOUT_MS = 5000;
 /**
- * A producer with no room spins this long before it sleeps: waking a sleeping thread costs tens of
- * microseconds to milliseconds (more on virtual machines), while a consumer that is awake frees
- * room within microseconds.
+ * A producer with no room spins up to this long before it sleeps: waking a sleeping thread costs
+ * tens of microseconds to milliseconds (more on virtual machines), while a consumer that is awake
+ * on another CPU frees room within microseconds.
  */
 const SPIN_MS = 0.1;
+/**
+ * A consumer that shares the producer's CPU cannot free room while the producer spins, so the spin
+ * adapts as the reader's poll does: a spin that found no room halves the next one, down to none
+ * (below SPIN_MIN_MS); one that found room restores SPIN_MS; without spinning, every PROBE_EVERY-th
+ * wait for room spins in full again.
+ */
+const SPIN_MIN_MS = 0.01;
+const PROBE_EVERY = 16;
 /**
  * A producer that must sleep first asks (for this long at most) to be woken only once half of the
  * ring is free, so that it then writes several records per wake-up rather than one.
@@ -64,6 +72,9 @@ export class RingWriter extends RingSide {
   /** Bytes reserved and not yet committed, or -1. */
   #reserved = -1;
   #reservedAt = 0;
+  /** How long the next wait for room spins before it sleeps (adapts, see SPIN_MIN_MS), and waits since it stopped spinning. */
+  #spinMs = SPIN_MS;
+  #unspun = 0;
 
   constructor(sab: SharedArrayBuffer, options: RingWriterOptions = {}) {
     super(sab, options.name);
@@ -166,9 +177,12 @@ export class RingWriter extends RingSide {
     return true;
   }
 
-  /** Wakes the consumer if it sleeps. commit() already does whenever it finds the consumer asleep. */
+  /**
+   * Wakes the consumer if it sleeps. commit() already does whenever it finds the consumer asleep
+   * (and, while the consumer batches a dense stream, once half the ring is pending).
+   */
   flush(): void {
-    this.wakeConsumer();
+    this.wakeConsumer(true);
   }
 
   /** Marks the ring closed: the consumer reads what remains, then sees 'closed'. Idempotent. */
@@ -219,26 +233,40 @@ export class RingWriter extends RingSide {
     if (this.policy === 'drop-newest') {
       if (this.#hasRoom(size)) return true;
       this.#countDrop(n, false);
+      this.wakeConsumer(true);
       return false;
     }
     const started = performance.now();
     const deadline = started + this.blockTimeoutMs;
-    const spinUntil = started + SPIN_MS;
+    let spin = this.#spinMs;
+    if (spin === 0 && ++this.#unspun >= PROBE_EVERY) spin = SPIN_MS;
+    if (spin > 0) this.#unspun = 0;
+    const spinUntil = started + spin;
+    let spinning = spin > 0;
     // drop-oldest sleeps only until the consumer releases the record it holds: any release will do.
     let need = this.policy === 'block' ? Math.min(this.capacity, Math.max(this.#needed(size), this.capacity >> 1)) : 0;
     let announced = false;
     try {
       for (;;) {
-        if (this.#hasRoom(size)) return true;
+        if (this.#hasRoom(size)) {
+          if (spinning) this.#spinMs = SPIN_MS;
+          return true;
+        }
         // Dropping helps only when the consumer holds nothing: a held record bounds the room until released.
         if (this.policy === 'drop-oldest' && Atomics.load(this.v.b64, B_HELD) === NONE && this.#dropOldest()) continue;
         if (this.closedBy() !== 0) this.#throwClosed();
         if (performance.now() < spinUntil) continue;
+        if (spinning) {
+          spinning = false;
+          this.#spinMs = spin / 2 < SPIN_MIN_MS ? 0 : spin / 2;
+        }
         // Announce the sleep, then look again: a release in between either shows in this look or
         // finds the flag set and bumps SPACE_SEQ, so that Atomics.wait returns at once.
         const seq = this.announceRoomWait(need);
         announced = true;
         if (this.#hasRoom(size)) return true;
+        // A consumer batching a dense stream may sleep until more is pending than fits: wake it.
+        this.wakeConsumer(true);
         const remaining = deadline - performance.now();
         if (remaining <= 0) this.#timedOut(n, started);
         const slice = need > 0 ? Math.min(remaining, BATCH_WAIT_MS) : remaining;
