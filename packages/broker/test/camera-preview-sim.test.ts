@@ -224,7 +224,11 @@ t.test('a camera without statistics: the pool starts for the first subscriber an
   const [report] = await cameras.stop();
   t.match(got[0], { width: 256, height: 256, scale: 1 }, 'a frame smaller than maxSide is previewed as it is');
   t.equal(report!.stats, undefined, 'no statistics');
-  t.match(report!.dropped, { total: 0 });
+  // As above: the broker's side loses nothing; a machine busy elsewhere may starve the camera
+  // worker at 100 fps, and those losses are the camera's (atSource), counted.
+  t.match(report!.dropped, { ring: 0, storage: 0 }, 'storage and the ring lost nothing');
+  t.equal(report!.dropped.total, report!.dropped.atSource, 'any loss is counted at the camera');
+  if (report!.dropped.atSource > 0) t.comment(`${report!.dropped.atSource} frame(s) lost at the camera`);
   t.ok(report!.previews.produced >= 3);
 });
 
