@@ -22,6 +22,8 @@ export interface CameraReport {
   geometry?: CameraReady['geometry'];
   /** The CPU asked for and what /proc says the worker thread may run on. */
   cpu?: CameraReady['pinning'];
+  /** With `realtime_priority`: the worker's scheduling as the kernel reports it (SCHED_FIFO applied, or why not). */
+  realtime?: CameraReady['realtime'];
   /** Frames taken from the camera by the worker. */
   acquired: number;
   /** Frames written and synced to disk. */
@@ -165,6 +167,7 @@ export class CameraManager {
             sensor: ready.sensor,
             geometry: ready.geometry,
             cpu: ready.pinning,
+            ...(ready.realtime ? { realtime: ready.realtime } : {}),
           });
           run.previews.geometry = ready.geometry;
           const dir = join(this.options.dir, 'frames', run.config.id);

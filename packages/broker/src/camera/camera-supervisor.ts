@@ -16,6 +16,7 @@ import {
   type CameraWorkerData,
   type CameraWorkerMessage,
   type CpuPinning,
+  type RealtimeScheduling,
   type FrameGeometry,
   type FrameLayout,
   type PvcamInstrumentConfig,
@@ -46,6 +47,8 @@ export interface CameraReady {
   sensor: SensorInfo;
   geometry: FrameGeometry;
   pinning: CpuPinning;
+  /** The worker's SCHED_FIFO scheduling, when `realtime_priority` is set: applied, or why not. */
+  realtime?: RealtimeScheduling;
   sourceKind: string;
   ringFrames: number;
 }
@@ -130,6 +133,7 @@ export class CameraSupervisor {
         retrieval: c.retrieval,
       },
       ...(c.cpu === undefined ? {} : { cpu: c.cpu }),
+      ...(c.realtime_priority === undefined ? {} : { realtimePriority: c.realtime_priority }),
       source,
       ringFrames: c.ring_frames,
       ringPolicy: o.ringPolicy,
@@ -176,6 +180,7 @@ export class CameraSupervisor {
         sensor: m.sensor,
         geometry: m.geometry,
         pinning: m.pinning,
+        ...(m.realtime ? { realtime: m.realtime } : {}),
         sourceKind: m.sourceKind,
         ringFrames: m.ringFrames,
       };

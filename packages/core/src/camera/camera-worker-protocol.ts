@@ -20,11 +20,29 @@ export interface CpuPinning {
   error?: string;
 }
 
+/** The camera worker's real-time scheduling (`realtime_priority`), as the kernel reports it after asking. */
+export interface RealtimeScheduling {
+  /** The SCHED_FIFO priority asked for (1-99). */
+  requested: number;
+  /** The OS thread id of the camera worker. */
+  tid: number;
+  /** The thread's policy now, e.g. "SCHED_FIFO", or "SCHED_OTHER" when it was refused. */
+  policy: string;
+  /** The thread's real-time priority now (0 for SCHED_OTHER). */
+  priority: number;
+  /** True when the thread runs SCHED_FIFO at the requested priority. */
+  applied: boolean;
+  /** Why it was refused (errno and what to do), when it was. */
+  error?: string;
+}
+
 export interface CameraWorkerData {
   instrument: string;
   settings: CameraSettings;
   /** CPU to pin the worker to; undefined: not pinned. */
   cpu?: number;
+  /** SCHED_FIFO priority of the worker thread (1-99); undefined: normal scheduling. */
+  realtimePriority?: number;
   /** Where the FrameSource class lives (the PVCAM driver, or SimCamera for `simulate = true`). */
   source: { module: string; export: string; options: Record<string, unknown> };
   /** Frames the camera's ring holds (it is sized once the frame size is known; at most 1 GiB). */
@@ -53,6 +71,8 @@ export type CameraWorkerMessage =
       sensor: SensorInfo;
       geometry: FrameGeometry;
       pinning: CpuPinning;
+      /** Present when `realtime_priority` was asked for. */
+      realtime?: RealtimeScheduling;
       sourceKind: string;
       /** The camera's ring, allocated here once the frame size is known; the broker reads it. */
       ring: SharedArrayBuffer;

@@ -425,6 +425,13 @@ export const INSTRUMENT_TYPES: readonly InstrumentTypeSpec[] = [
         maximum: 1023,
         description: 'CPU the camera worker is pinned to (sched_setaffinity); unset: not pinned.',
       },
+      realtime_priority: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 99,
+        description:
+          'SCHED_FIFO priority of the camera worker thread (sched_setscheduler), so no thread at normal priority delays taking frames; needs CAP_SYS_NICE or RLIMIT_RTPRIO >= this value (docs/performance.md), and is reported (run.json), not fatal, when refused. With it the worker sleeps 100 µs between polls of the camera instead of spinning. Best with cpu set to a CPU of its own (isolcpus). Unset: normal scheduling.',
+      },
       buffer_frames: {
         type: 'integer',
         minimum: 2,

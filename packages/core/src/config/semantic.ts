@@ -2,6 +2,7 @@
 // the VISA resource grammar. Runs on schema-valid instruments only, so one bad table does
 // not hide the problems of the others.
 
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseVisaResource, type VisaResource } from '../visa-resource.js';
 import { DaqError } from '../errors.js';
@@ -220,12 +221,37 @@ export function semanticChecks(
         `cpu ${p.config.cpu} does not exist on this machine (CPUs 0-${cpus - 1}); pinning will fail here`,
       );
     }
+    const rt = p.config.realtime_priority;
+    if (rt !== undefined) {
+      const denied = realtimeDenied(rt);
+      if (denied)
+        warning(
+          pathOf(p, 'realtime_priority'),
+          `realtime_priority ${rt}: ${denied}, so the camera worker will run without it (its report says so); docs/performance.md says what to set up`,
+        );
+    }
     const roi = p.config.roi;
     if (roi && (roi.width % p.config.binning !== 0 || roi.height % p.config.binning !== 0)) {
       error(pathOf(p, 'roi'), `roi ${roi.width}x${roi.height} is not a multiple of binning ${p.config.binning}`);
     }
   }
   return findings;
+}
+
+/**
+ * Why this process could not give a thread SCHED_FIFO at `priority` (no CAP_SYS_NICE and
+ * RLIMIT_RTPRIO below it), or undefined when it could or /proc cannot tell.
+ */
+function realtimeDenied(priority: number): string | undefined {
+  try {
+    const eff = /^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (!eff || ((BigInt(`0x${eff[1]!}`) >> 23n) & 1n) === 1n) return undefined; // CAP_SYS_NICE
+    const limit = /^Max realtime priority\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+    if (limit === undefined || limit === 'unlimited' || Number(limit) >= priority) return undefined;
+    return `this process may not use real-time priorities (RLIMIT_RTPRIO ${limit}, no CAP_SYS_NICE)`;
+  } catch {
+    return undefined; // no /proc (not Linux): the worker reports what happens
+  }
 }
 
 /** The device an instrument drives: its serial line, and on an Elliptec bus its address. */

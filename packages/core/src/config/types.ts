@@ -136,6 +136,7 @@ export interface PvcamInstrumentConfig extends InstrumentBase {
   binning: 1 | 2 | 4 | 8;
   bit_depth: 8 | 12 | 16;
   cpu?: number;
+  realtime_priority?: number;
   buffer_frames: number;
   retrieval: 'oldest' | 'latest';
   ring_frames: number;

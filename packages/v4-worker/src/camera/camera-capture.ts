@@ -24,9 +24,16 @@ import {
   type RingPolicy,
   type SensorInfo,
 } from '@daq/core';
-import { pinThread } from './cpu-affinity.js';
+import { pinThread, setRealtimePriority } from './cpu-affinity.js';
 
 const MAX_RING_BYTES = 2 ** 30;
+/**
+ * Sleep between polls of the camera for a SCHED_FIFO worker. It does not spin: a real-time thread
+ * that never sleeps is throttled by the kernel (sched_rt_runtime_us, or the fair server since Linux
+ * 6.12, hand its CPU to waiting normal threads for up to 50 ms a second), and a short sleep costs it
+ * nothing, as it preempts any normal thread the moment its timer fires (no timer slack at real-time).
+ */
+const REALTIME_POLL_US = 100;
 const align8 = (n: number) => (n + 7) & ~7;
 
 /** Runs one camera from open to close; every outcome is reported through `post`. */
@@ -36,6 +43,8 @@ export async function runCameraWorker(data: CameraWorkerData, post: (m: CameraWo
   let writer: RingWriter | undefined;
   try {
     const pinning = pinThread(data.cpu);
+    // After pinning: from here the thread preempts everything at normal priority on its CPU.
+    const realtime = setRealtimePriority(data.realtimePriority, `the worker of camera "${data.instrument}"`);
     const mod = (await import(data.source.module)) as Record<string, new (o: Record<string, unknown>) => FrameSource>;
     const Source = mod[data.source.export];
     if (typeof Source !== 'function') {
@@ -61,9 +70,19 @@ export async function runCameraWorker(data: CameraWorkerData, post: (m: CameraWo
     new Uint8Array(ring).fill(0, 4096);
     writer = new RingWriter(ring, { policy: data.ringPolicy, blockTimeoutMs: data.ringBlockTimeoutMs });
     control.transition(CameraState.Opening, CameraState.Ready);
-    post({ type: 'ready', sensor, geometry, pinning, sourceKind: source.kind, ring, ringFrames });
+    post({
+      type: 'ready',
+      sensor,
+      geometry,
+      pinning,
+      ...(realtime ? { realtime } : {}),
+      sourceKind: source.kind,
+      ring,
+      ringFrames,
+    });
     while (control.state === CameraState.Ready) control.sleepWhile(CameraState.Ready, 1000);
-    if (control.state === CameraState.Running) capture(data, control, source, writer, ring, layout, pinning.pinned);
+    if (control.state === CameraState.Running)
+      capture(data, control, source, writer, ring, layout, pinning.pinned, realtime?.applied === true);
     source.stop();
     const final = { counters: control.counters(), source: source.counters(), ring: writer.counters() };
     source.close();
@@ -94,9 +113,10 @@ function capture(
   ring: SharedArrayBuffer,
   layout: ReturnType<typeof frameLayout>,
   pinned: boolean,
+  realtime: boolean,
 ): void {
   const clock = new Clock(data.epochOffsetNs);
-  const pollMs = (data.pollUs ?? (pinned ? 0 : 200)) / 1000;
+  const pollMs = (data.pollUs ?? (realtime ? REALTIME_POLL_US : pinned ? 0 : 200)) / 1000;
   const c = control.counterArray;
   const ACQ = CameraControl.index('framesAcquired');
   const WRITTEN = CameraControl.index('framesWritten');
