@@ -6,6 +6,7 @@
 
 import { tableFromIPC, type Vector } from 'apache-arrow';
 import { Clock, type DataSource, type Measurement } from '@daq/core';
+import { NotFastPath, ScalarIpcReader, type SeriesOf } from './scalar-ipc.js';
 import { SeriesTable, countBelow, emptyChunk, isSorted, sortChunk, tsLess, tsWords, type ScalarChunk } from './series.js';
 
 export interface BridgeSink {
@@ -43,6 +44,8 @@ class SourceBuffer {
   head = 0; // rows of chunks[0] already taken
   lastTs = -(2n ** 63n);
   readonly counts: SourceCounts = { in: 0, out: 0, late: 0, buffered: 0, batches: 0 };
+  /** Chunks taken in full since the last tick ended: their rows are on their way to the sinks. */
+  spent: ScalarChunk[] = [];
 
   /** Adds a chunk; returns it sorted (the caller counts late rows on it). */
   append(c: ScalarChunk): ScalarChunk {
@@ -85,7 +88,7 @@ class SourceBuffer {
         this.head = end;
         break;
       }
-      this.chunks.shift();
+      this.spent.push(this.chunks.shift()!);
       this.head = 0;
     }
     return out;
@@ -101,9 +104,8 @@ function slice(c: ScalarChunk, from: number, to: number): ScalarChunk {
   };
 }
 
-function concat(chunks: ScalarChunk[]): ScalarChunk {
+function concat(chunks: ScalarChunk[], out = emptyChunk(chunks.reduce((s, c) => s + c.length, 0))): ScalarChunk {
   const n = chunks.reduce((s, c) => s + c.length, 0);
-  const out = emptyChunk(n);
   let o = 0;
   for (const c of chunks) {
     out.ts.set(c.ts.subarray(0, c.length), o);
@@ -115,11 +117,49 @@ function concat(chunks: ScalarChunk[]): ScalarChunk {
   return out;
 }
 
-/** k-way merge of sorted runs (k is small: one per source), comparing and copying timestamp words. */
-function merge(runs: ScalarChunk[]): ScalarChunk {
+/** Two sorted runs merged into `out` (ties: `a` first), comparing and copying timestamp words. */
+function merge2(a: ScalarChunk, b: ScalarChunk, out: ScalarChunk): ScalarChunk {
+  const aw = tsWords(a);
+  const bw = tsWords(b);
+  const ow = tsWords(out);
+  const [av, as, bv, bs, ov, os] = [a.value, a.series, b.value, b.series, out.value, out.series];
+  const na = a.length;
+  const nb = b.length;
+  let i = 0;
+  let j = 0;
+  let o = 0;
+  while (i < na && j < nb) {
+    const ah = aw[2 * i + 1]!;
+    const bh = bw[2 * j + 1]!;
+    if (bh < ah || (bh === ah && bw[2 * j]! < aw[2 * i]!)) {
+      ow[2 * o] = bw[2 * j]!;
+      ow[2 * o + 1] = bh;
+      ov[o] = bv[j]!;
+      os[o] = bs[j]!;
+      j++;
+    } else {
+      ow[2 * o] = aw[2 * i]!;
+      ow[2 * o + 1] = ah;
+      ov[o] = av[i]!;
+      os[o] = as[i]!;
+      i++;
+    }
+    o++;
+  }
+  // The rest of one run, in bulk.
+  const [r, k, nr] = i < na ? [a, i, na] : [b, j, nb];
+  out.ts.set(r.ts.subarray(k, nr), o);
+  out.value.set(r.value.subarray(k, nr), o);
+  out.series.set(r.series.subarray(k, nr), o);
+  out.length = na + nb;
+  return out;
+}
+
+/** k-way merge of sorted runs (k is small: one per source) into `out`, comparing and copying timestamp words. */
+function merge(runs: ScalarChunk[], out: ScalarChunk): ScalarChunk {
   if (runs.length === 1) return runs[0]!;
+  if (runs.length === 2) return merge2(runs[0]!, runs[1]!, out);
   const n = runs.reduce((s, c) => s + c.length, 0);
-  const out = emptyChunk(n);
   const ow = tsWords(out);
   const words = runs.map(tsWords);
   const pos = new Array<number>(runs.length).fill(0);
@@ -140,9 +180,59 @@ function merge(runs: ScalarChunk[]): ScalarChunk {
   return out;
 }
 
+const count = (chunks: readonly ScalarChunk[]) => chunks.reduce((s, c) => s + c.length, 0);
+
+/**
+ * Chunk buffers for V4 batches and the merge, reused rather than allocated for every batch and
+ * tick: at a million rows per second, fresh typed arrays cost more in garbage collection (on
+ * every core) than the copying itself. Only chunks this pool made come back to it.
+ */
+class ChunkPool {
+  private readonly free = new Map<number, ScalarChunk[]>();
+  private readonly mine = new WeakSet<ScalarChunk>();
+  private pooledRows = 0;
+  /** Merge and concatenation buffers, by position (one per run, and one for the merge). */
+  private readonly scratches: ScalarChunk[] = [];
+
+  /** A chunk with room for n rows (length n), from the pool when one of its size is free. */
+  take(n: number): ScalarChunk {
+    if (n < 1024) return emptyChunk(n);
+    const capacity = 2 ** Math.ceil(Math.log2(n));
+    const c = this.free.get(capacity)?.pop();
+    if (c) this.pooledRows -= capacity;
+    const chunk = c ?? emptyChunk(capacity);
+    this.mine.add(chunk);
+    chunk.length = n;
+    return chunk;
+  }
+
+  give(c: ScalarChunk): void {
+    const capacity = c.ts.length;
+    if (!this.mine.has(c) || this.pooledRows + capacity > MAX_POOLED_ROWS) return;
+    let list = this.free.get(capacity);
+    if (!list) this.free.set(capacity, (list = []));
+    list.push(c);
+    this.pooledRows += capacity;
+  }
+
+  /** The reusable buffer at `slot`, with room for n rows; its content is overwritten by the next user. */
+  scratch(slot: number, n: number): ScalarChunk {
+    let c = this.scratches[slot];
+    if (!c || c.ts.length < n) this.scratches[slot] = c = emptyChunk(Math.max(n, 2 * (c?.ts.length ?? 0)));
+    c.length = 0;
+    return c;
+  }
+}
+
+/** Rows the pool keeps at most (20 bytes each). */
+const MAX_POOLED_ROWS = 1 << 20;
+
 export class MeasurementBridge {
   readonly series = new SeriesTable();
+  private readonly pool = new ChunkPool();
   private readonly sources = new Map<string, SourceBuffer>();
+  /** Per source of Arrow batches: its stream reader and the series lookup it uses. */
+  private readonly readers = new Map<string, { ipc: ScalarIpcReader; subsystem: string; seriesOf: SeriesOf }>();
   private readonly clock: Clock;
   private readonly latenessNs: bigint;
   private timer: NodeJS.Timeout | undefined;
@@ -197,6 +287,29 @@ export class MeasurementBridge {
 
   /** A V4 batch: an Arrow IPC stream of the scalar schema. The bytes are not kept (they may live in a ring). */
   pushArrow(sourceName: string, subsystem: string, bytes: Uint8Array): number {
+    let reader = this.readers.get(sourceName);
+    if (reader?.subsystem !== subsystem) {
+      const seriesOf: SeriesOf = (instrument, channel, unit, flag) =>
+        this.series.id(this.label(subsystem, instrument), instrument, channel, unit, flag);
+      this.readers.set(sourceName, (reader = { ipc: reader?.ipc ?? new ScalarIpcReader(), subsystem, seriesOf }));
+    }
+    let chunks: ScalarChunk[];
+    try {
+      chunks = reader.ipc.read(bytes, reader.seriesOf, (n) => this.pool.take(n));
+    } catch (e) {
+      if (e instanceof NotFastPath) return this.pushArrowTable(sourceName, subsystem, bytes);
+      throw e;
+    }
+    let rows = 0;
+    for (const c of chunks) {
+      this.pushChunk(sourceName, c);
+      rows += c.length;
+    }
+    return rows;
+  }
+
+  /** pushArrow through apache-arrow's reader: for streams ScalarIpcReader does not handle. */
+  private pushArrowTable(sourceName: string, subsystem: string, bytes: Uint8Array): number {
     const table = tableFromIPC(bytes);
     let rows = 0;
     for (const batch of table.batches) {
@@ -249,19 +362,28 @@ export class MeasurementBridge {
   tick(all = false): number {
     const until = all ? 2n ** 63n - 1n : this.clock.nowNs() - this.latenessNs;
     const runs: ScalarChunk[] = [];
-    for (const s of this.sources.values()) {
-      const taken = s.take(until);
-      if (taken.length === 0) continue;
-      const run = taken.length === 1 ? taken[0]! : concat(taken);
-      s.counts.out += run.length;
-      runs.push(run);
+    try {
+      for (const s of this.sources.values()) {
+        const taken = s.take(until);
+        if (taken.length === 0) continue;
+        const run = taken.length === 1 ? taken[0]! : concat(taken, this.pool.scratch(runs.length, count(taken)));
+        s.counts.out += run.length;
+        runs.push(run);
+      }
+      if (runs.length === 0) return 0;
+      const n = count(runs);
+      // Sinks get views of exactly n rows; the merge buffer is reused (sinks never keep a chunk's arrays).
+      const out = slice(merge(runs, this.pool.scratch(runs.length, n)), 0, n);
+      if (n > 0) this.lastEmitted = out.ts[n - 1]! > this.lastEmitted ? out.ts[n - 1]! : this.lastEmitted;
+      for (const sink of this.sinks) sink.write(out, this.series);
+      return n;
+    } finally {
+      // Every chunk taken in full has reached the sinks (or was copied): its buffers can be reused.
+      for (const s of this.sources.values()) {
+        for (const c of s.spent) this.pool.give(c);
+        s.spent = [];
+      }
     }
-    if (runs.length === 0) return 0;
-    const out = merge(runs);
-    if (out.length > 0)
-      this.lastEmitted = out.ts[out.length - 1]! > this.lastEmitted ? out.ts[out.length - 1]! : this.lastEmitted;
-    for (const sink of this.sinks) sink.write(out, this.series);
-    return out.length;
   }
 
   start(): void {

@@ -7,20 +7,26 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Field, Float64, MessageHeader, Schema } from 'apache-arrow';
+import { Field, Float64, Schema, type RecordBatch } from 'apache-arrow';
+// Arrow's own IPC metadata encoder and body assembler (what its stream writer uses), to write a
+// record-batch message without first joining it into one buffer.
+import { Message, RecordBatch as RecordBatchHeader } from 'apache-arrow/ipc/metadata/message';
+import { VectorAssembler } from 'apache-arrow/visitor/vectorassembler';
 import {
   DaqError,
   GrowableColumns,
   IPC_END_OF_STREAM,
   Interner,
+  allNull,
+  ipcMessages,
   dictionaryColumn,
   dictionaryField,
-  ipcMessages,
   ipcStream,
   numericColumn,
   recordBatch,
   timestampField,
   validityBitmap,
+  type Validity,
 } from '@daq/core';
 import type { BridgeSink } from '../bridge/measurement-bridge.js';
 import type { ScalarChunk, SeriesTable } from '../bridge/series.js';
@@ -48,6 +54,39 @@ const INITIAL_ROWS = 1 << 16;
 
 /** Rows waiting for the next flush, in columns. */
 type Buffered = { ts: BigInt64Array; value: Float64Array; series: Int32Array };
+
+const emptyColumns = (rows: number): Buffered => ({
+  ts: new BigInt64Array(rows),
+  value: new Float64Array(rows),
+  series: new Int32Array(rows),
+});
+
+const PADDING = new Uint8Array(8);
+
+/**
+ * The record-batch message of `batch` exactly as apache-arrow's stream writer writes it
+ * (continuation marker, metadata length, metadata padded to 8 bytes, then each body buffer
+ * padded to 8 bytes), as parts for writev: the body buffers are the columns themselves, not
+ * copies, so they must stay unchanged until the write is done.
+ */
+export function recordBatchMessage(batch: RecordBatch): Uint8Array[] {
+  const { byteLength, nodes, bufferRegions, buffers, variadicBufferCounts } = VectorAssembler.assemble(batch);
+  const header = new RecordBatchHeader(batch.numRows, nodes, bufferRegions, null, variadicBufferCounts, batch.metadata);
+  const meta = Message.encode(Message.from(header, byteLength));
+  const aligned = (meta.byteLength + 8 + 7) & ~7;
+  const prefix = new Uint8Array(8);
+  new DataView(prefix.buffer).setInt32(0, -1, true);
+  new DataView(prefix.buffer).setInt32(4, aligned - 8, true);
+  const parts = [prefix, meta];
+  if (aligned - 8 > meta.byteLength) parts.push(PADDING.subarray(0, aligned - 8 - meta.byteLength));
+  for (const b of buffers) {
+    if (b.byteLength === 0) continue;
+    parts.push(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+    const pad = ((b.byteLength + 7) & ~7) - b.byteLength;
+    if (pad > 0) parts.push(PADDING.subarray(0, pad));
+  }
+  return parts;
+}
 
 /** writev until every byte is written (a regular file rarely takes less, but may). */
 async function writeAll(file: FileHandle, parts: Uint8Array[]): Promise<void> {
@@ -101,11 +140,7 @@ export interface ScalarFileStats {
 }
 
 export class ScalarFileSink implements BridgeSink {
-  private readonly rows = new GrowableColumns<Buffered>({
-    ts: new BigInt64Array(INITIAL_ROWS),
-    value: new Float64Array(INITIAL_ROWS),
-    series: new Int32Array(INITIAL_ROWS),
-  });
+  private rows = new GrowableColumns<Buffered>(emptyColumns(INITIAL_ROWS));
   private buffered = 0;
   private table: SeriesTable | undefined;
   private file: FileHandle | undefined;
@@ -115,7 +150,14 @@ export class ScalarFileSink implements BridgeSink {
   private flushing: Promise<void> = Promise.resolve();
   private closed = false;
   /** Rows accepted per series id (summed per instrument on demand: no string work per row). */
-  private readonly perSeries: number[] = [];
+  private perSeries = new Float64Array(64);
+  /** verdicts() of the series table last seen. */
+  private verdictOf = new Int8Array(0);
+  private verdictTable: SeriesTable | undefined;
+  /** Columns of a flush that was written, reused as the buffer of a later one (no allocation per flush). */
+  private spare: Buffered | undefined;
+  /** Index columns of the record batch being encoded, reused from flush to flush. */
+  private scratch: Int32Array[] = [];
   private readonly statsBase: Omit<ScalarFileStats, 'perInstrument' | 'flaggedPerInstrument'> = {
     files: [],
     rowsAccepted: 0,
@@ -155,36 +197,60 @@ export class ScalarFileSink implements BridgeSink {
   write(chunk: ScalarChunk, table: SeriesTable): void {
     if (this.closed) throw new DaqError('DAQ_CLOSED', `the scalar file sink of ${this.dir} is closed`);
     this.table = table;
-    this.rows.ensure(this.buffered + chunk.length, this.buffered);
+    const n = chunk.length;
+    this.rows.ensure(this.buffered + n, this.buffered);
     const { ts, value, series } = this.rows.columns;
-    const { storeSubsystems: store, select } = this.options;
-    while (this.perSeries.length < table.size) this.perSeries.push(0);
-    // 1 stored, 0 not stored (counted), -1 another sink's (ignored).
-    const verdict = table.keys.map((k) => (select && !select.has(k.subsystem) ? -1 : store.has(k.subsystem) ? 1 : 0));
-    let all = true;
-    for (let i = 0; i < chunk.length; i++) if (verdict[chunk.series[i]!] !== 1) all = false;
-    if (all) {
-      // The common case: copy whole columns.
-      ts.set(chunk.ts.subarray(0, chunk.length), this.buffered);
-      value.set(chunk.value.subarray(0, chunk.length), this.buffered);
-      series.set(chunk.series.subarray(0, chunk.length), this.buffered);
-      this.buffered += chunk.length;
-      for (let i = 0; i < chunk.length; i++) this.perSeries[chunk.series[i]!]!++;
+    const verdict = this.verdicts(table);
+    const perSeries = this.perSeries;
+    const cs = chunk.series;
+    // One pass: count the rows per series while they are all stored (the common case).
+    let i = 0;
+    for (; i < n; i++) {
+      const s = cs[i]!;
+      if (verdict[s] !== 1) break;
+      perSeries[s]++;
+    }
+    if (i === n) {
+      // Every row stored: copy whole columns.
+      const at = this.buffered;
+      ts.set(chunk.ts.subarray(0, n), at);
+      value.set(chunk.value.subarray(0, n), at);
+      series.set(cs.subarray(0, n), at);
+      this.buffered += n;
     } else {
-      for (let i = 0; i < chunk.length; i++) {
-        const s = chunk.series[i]!;
+      // Some rows are not this sink's to store: undo the partial count, then row by row.
+      for (let j = 0; j < i; j++) perSeries[cs[j]!]--;
+      for (let j = 0; j < n; j++) {
+        const s = cs[j]!;
         if (verdict[s] !== 1) {
           if (verdict[s] === 0) this.statsBase.rowsNotStored++;
           continue;
         }
         const o = this.buffered++;
-        ts[o] = chunk.ts[i]!;
-        value[o] = chunk.value[i]!;
+        ts[o] = chunk.ts[j]!;
+        value[o] = chunk.value[j]!;
         series[o] = s;
-        this.perSeries[s]!++;
+        perSeries[s]++;
       }
     }
     this.statsBase.rowsAccepted = this.statsBase.rowsFlushed + this.buffered;
+  }
+
+  /** Per series id: 1 stored, 0 not stored (counted), -1 another sink's (ignored); kept until a new series appears. */
+  private verdicts(table: SeriesTable): Int8Array {
+    if (this.verdictOf.length !== table.size || this.verdictTable !== table) {
+      const { storeSubsystems: store, select } = this.options;
+      this.verdictTable = table;
+      this.verdictOf = Int8Array.from(table.keys, (k) =>
+        select && !select.has(k.subsystem) ? -1 : store.has(k.subsystem) ? 1 : 0,
+      );
+      if (this.perSeries.length < table.size) {
+        const grown = new Float64Array(Math.max(table.size, 2 * this.perSeries.length));
+        grown.set(this.perSeries);
+        this.perSeries = grown;
+      }
+    }
+    return this.verdictOf;
   }
 
   get rowsFlushed(): number {
@@ -208,12 +274,16 @@ export class ScalarFileSink implements BridgeSink {
   private async flushNow(): Promise<void> {
     const n = this.buffered;
     if (n === 0 || !this.table) return;
-    // Take the rows now: writes go on while the disk works.
-    const taken = this.rows.slice(n);
+    // Take the rows now (the buffer itself: no copy); writes go on into another buffer while the disk works.
+    const taken = this.rows.columns;
+    const spare = this.spare;
+    this.spare = undefined;
+    this.rows = new GrowableColumns<Buffered>(spare && spare.ts.length >= INITIAL_ROWS ? spare : emptyColumns(INITIAL_ROWS));
     this.buffered = 0;
     this.writing = n;
     try {
       await this.append(taken, n, this.table);
+      this.spare = taken;
       this.statsBase.rowsFlushed += n;
       this.statsBase.flushes++;
       this.statsBase.lastFlushAt = new Date().toISOString();
@@ -276,31 +346,64 @@ export class ScalarFileSink implements BridgeSink {
     if (fresh) await this.openFile(sizes);
 
     const fields = STORED_SCALAR_SCHEMA.fields;
-    const cols = COLUMNS.map((_, c) => {
-      const data = new Int32Array(n);
-      const of = colOf[c]!;
-      for (let i = 0; i < n; i++) data[i] = Math.max(0, of[series[i]!]!);
-      const validity = c === FLAG_COLUMN ? validityBitmap(n, (i) => of[series[i]!]! >= 0) : undefined;
-      return dictionaryColumn(fields[FIELD_OF[c]!]!.type, n, data, dicts[c]!.toVector(), validity);
-    });
+    // One pass over the rows fills the five index columns from the per-series tables.
+    for (let c = 0; c < COLUMNS.length; c++)
+      if (!(this.scratch[c]!?.length >= n)) this.scratch[c] = new Int32Array(Math.max(n, INITIAL_ROWS));
+    const [d0, d1, d2, d3, d4] = this.scratch.map((a) => a.subarray(0, n)) as [
+      Int32Array,
+      Int32Array,
+      Int32Array,
+      Int32Array,
+      Int32Array,
+    ];
+    const [o0, o1, o2, o3] = colOf as [Int32Array, Int32Array, Int32Array, Int32Array];
     const flagOf = colOf[FLAG_COLUMN]!;
-    const valueValidity = validityBitmap(n, (i) => flagOf[series[i]!]! < 0);
+    // The flag column's index is 0 where the flag is null (-1 in flagOf).
+    const o4 = flagOf.map((f) => Math.max(0, f));
+    for (let i = 0; i < n; i++) {
+      const s = series[i]!;
+      d0[i] = o0[s]!;
+      d1[i] = o1[s]!;
+      d2[i] = o2[s]!;
+      d3[i] = o3[s]!;
+      d4[i] = o4[s]!;
+    }
+    // Validity: a flagged row has a flag and a null value; without flagged series (the common case)
+    // every value is valid and every flag null, with no pass over the rows.
+    let flagValidity: Validity = allNull(n);
+    let valueValidity: Validity = { nullCount: 0 };
+    if (flagOf.some((f) => f >= 0)) {
+      flagValidity = validityBitmap(n, (i) => flagOf[series[i]!]! >= 0);
+      valueValidity = validityBitmap(n, (i) => flagOf[series[i]!]! < 0);
+    }
+    const data = [d0, d1, d2, d3, d4];
+    const cols = COLUMNS.map((_, c) =>
+      dictionaryColumn(
+        fields[FIELD_OF[c]!]!.type,
+        n,
+        data[c]!,
+        dicts[c]!.toVector(),
+        c === FLAG_COLUMN ? flagValidity : undefined,
+      ),
+    );
     const batch = recordBatch(STORED_SCALAR_SCHEMA, n, [
-      numericColumn(fields[0]!.type, n, ts),
+      numericColumn(fields[0]!.type, n, ts.subarray(0, n)),
       cols[0]!,
       cols[1]!,
       cols[2]!,
-      numericColumn(fields[4]!.type, n, value, valueValidity),
+      numericColumn(fields[4]!.type, n, value.subarray(0, n), valueValidity),
       cols[3]!,
       cols[4]!,
     ]);
-    const stream = ipcStream(batch);
-    // A fresh file takes the whole stream but its end marker; later flushes only the record batches.
-    const parts = fresh
-      ? [stream.subarray(0, stream.byteLength - IPC_END_OF_STREAM.byteLength)]
-      : ipcMessages(stream)
-          .filter((m) => m.type === MessageHeader.RecordBatch)
-          .map((m) => stream.subarray(m.start, m.end));
+    // A fresh file takes the whole stream but its end marker (schema, dictionaries, the batch);
+    // later flushes only the record-batch message; its body is written straight from the columns.
+    const parts = recordBatchMessage(batch);
+    if (fresh) {
+      // The schema and dictionary messages, as arrow writes them before this batch (from a
+      // 0-row slice of it: the same schema and dictionaries, without copying the rows).
+      const head = ipcStream(batch.slice(0, 0));
+      parts.unshift(head.subarray(0, ipcMessages(head).at(-1)!.start));
+    }
     const bytes = { byteLength: parts.reduce((n, p) => n + p.byteLength, 0) };
     await writeAll(this.file!, parts);
     if (this.options.sync !== false) await this.file!.datasync();
