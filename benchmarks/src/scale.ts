@@ -45,7 +45,7 @@ function config(n: number, dir: string, endpoints: SimProcess['endpoints']): str
       `id = "meter${i}"`,
       'type = "ScpiInstrument"',
       `resource = "${endpoints.get(`meter${i}`)!.resource}"`,
-      'poll_query = "MEAS:VOLT:DC?"',
+      'poll_query = "SIMulation:VALue?"',
       'unit = "V"',
       `poll_hz = ${POLL_HZ}`,
     );
