@@ -24,7 +24,7 @@ export * from './rpc.js';
 export * from './clock.js';
 export * from './measurement.js';
 export * from './arrow/column-builders.js';
-export { SCALAR_SCHEMA, ScalarBatchBuilder } from './arrow/scalar-batch.js';
+export { SCALAR_SCHEMA, ScalarBatchBuilder, ScalarRows, type ScalarColumns } from './arrow/scalar-batch.js';
 export * from './runtime/serial-channel.js';
 export * from './runtime/command-table.js';
 export * from './runtime/instrument.js';

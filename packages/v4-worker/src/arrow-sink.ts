@@ -15,11 +15,10 @@ import { Buffer } from 'node:buffer';
 import {
   BufferedSink,
   DaqError,
-  GrowableColumns,
   IPC_END_OF_STREAM,
-  Interner,
   RingWriter,
   SCALAR_SCHEMA,
+  ScalarRows,
   allNull,
   copyBytes,
   dictionaryColumn,
@@ -36,33 +35,6 @@ import {
 
 /** Bytes before the IPC stream in a ring record: Uint32 rows, Uint32 sequence number. */
 export const RING_RECORD_HEADER = 8;
-
-type Columns = {
-  ts: BigInt64Array;
-  values: Float64Array;
-  instruments: Int32Array;
-  channels: Int32Array;
-  units: Int32Array;
-  /** Flag dictionary index + 1 per row; 0: no flag. */
-  flags: Int32Array;
-};
-
-/** Interns strings, remembering the last one (a poll's readings share their instrument, and often their unit). */
-class Dictionary {
-  readonly interner = new Interner();
-  private last: string | undefined;
-  private lastId = -1;
-
-  id(s: string): number {
-    if (s === this.last) return this.lastId;
-    this.last = s;
-    return (this.lastId = this.interner.id(s));
-  }
-
-  get size(): number {
-    return this.interner.values.length;
-  }
-}
 
 const PADDING = new Uint8Array(8);
 
@@ -97,10 +69,7 @@ const sameBytes = (parts: readonly Uint8Array[], whole: Uint8Array): boolean => 
 };
 
 /** V4's scalar batch builder: ScalarBatchBuilder's rows and stream, encoded without an intermediate copy. */
-export class ScalarStreamBuilder {
-  private readonly cols: GrowableColumns<Columns>;
-  private readonly dicts = [new Dictionary(), new Dictionary(), new Dictionary(), new Dictionary()] as const;
-  private flagged = 0;
+export class ScalarStreamBuilder extends ScalarRows {
   /** Schema and dictionary messages, for the dictionary sizes in `preambleSizes`. */
   private preamble = new Uint8Array(0);
   private preambleSizes = '';
@@ -115,39 +84,6 @@ export class ScalarStreamBuilder {
   private noFlags = allNull(0);
   /** Flag indices of a batch with flags (reused: the parts are consumed before the next cut). */
   private flagIndex = new Int32Array(0);
-  /** Rows appended since the last batch was cut. */
-  length = 0;
-
-  constructor(initialCapacity = 1024) {
-    const n = Math.max(16, initialCapacity);
-    this.cols = new GrowableColumns<Columns>({
-      ts: new BigInt64Array(n),
-      values: new Float64Array(n),
-      instruments: new Int32Array(n),
-      channels: new Int32Array(n),
-      units: new Int32Array(n),
-      flags: new Int32Array(n),
-    });
-  }
-
-  /** A row; with `flag` the value is stored as null (whatever `value` says). */
-  append(timestampNs: bigint, instrument: string, channel: string, value: number, unit: string, flag?: string): void {
-    if (this.length === this.cols.capacity) this.cols.ensure(this.length + 1);
-    const c = this.cols.columns;
-    const i = this.length++;
-    c.ts[i] = timestampNs;
-    c.instruments[i] = this.dicts[0].id(instrument);
-    c.channels[i] = this.dicts[1].id(channel);
-    c.units[i] = this.dicts[2].id(unit);
-    if (flag) {
-      c.values[i] = Number.NaN;
-      c.flags[i] = this.dicts[3].id(flag) + 1;
-      this.flagged++;
-    } else {
-      c.values[i] = value;
-      c.flags[i] = 0;
-    }
-  }
 
   /** The n rows appended so far as the validity and flag columns ScalarBatchBuilder makes of them. */
   private extras(n: number) {
@@ -172,11 +108,11 @@ export class ScalarStreamBuilder {
     const { ts, values, instruments, channels, units } = this.cols.columns;
     return recordBatch(SCALAR_SCHEMA, n, [
       numericColumn(f[0]!.type, n, ts.subarray(0, n)),
-      dictionaryColumn(f[1]!.type, n, instruments.subarray(0, n), this.dicts[0].interner.toVector()),
-      dictionaryColumn(f[2]!.type, n, channels.subarray(0, n), this.dicts[1].interner.toVector()),
+      dictionaryColumn(f[1]!.type, n, instruments.subarray(0, n), this.dicts[0].toVector()),
+      dictionaryColumn(f[2]!.type, n, channels.subarray(0, n), this.dicts[1].toVector()),
       numericColumn(f[3]!.type, n, values.subarray(0, n), x.value),
-      dictionaryColumn(f[4]!.type, n, units.subarray(0, n), this.dicts[2].interner.toVector()),
-      dictionaryColumn(f[5]!.type, n, x.flagIndex, this.dicts[3].interner.toVector(), n === 0 ? allNull(0) : x.flag),
+      dictionaryColumn(f[4]!.type, n, units.subarray(0, n), this.dicts[2].toVector()),
+      dictionaryColumn(f[5]!.type, n, x.flagIndex, this.dicts[3].toVector(), n === 0 ? allNull(0) : x.flag),
     ]);
   }
 

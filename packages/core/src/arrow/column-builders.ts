@@ -68,8 +68,22 @@ export class Interner {
   private readonly index = new Map<string, number>();
   readonly values: string[] = [];
   private vector: Vector<Utf8> | undefined;
+  /** The last string asked for and its id: a poll's readings share their instrument, and often their unit. */
+  private last: string | undefined;
+  private lastId = -1;
 
   id(s: string): number {
+    if (s === this.last) return this.lastId;
+    this.last = s;
+    return (this.lastId = this.lookup(s));
+  }
+
+  /** How many distinct strings so far. */
+  get size(): number {
+    return this.values.length;
+  }
+
+  private lookup(s: string): number {
     let i = this.index.get(s);
     if (i === undefined) {
       i = this.values.length;

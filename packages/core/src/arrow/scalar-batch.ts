@@ -30,7 +30,7 @@ export const SCALAR_SCHEMA = new Schema([
   dictionaryField('flag', 3, true),
 ]);
 
-type ScalarColumns = {
+export type ScalarColumns = {
   ts: BigInt64Array;
   values: Float64Array;
   instruments: Int32Array;
@@ -40,10 +40,15 @@ type ScalarColumns = {
   flags: Int32Array;
 };
 
-export class ScalarBatchBuilder {
-  private readonly cols: GrowableColumns<ScalarColumns>;
-  private flagged = 0;
-  private readonly dicts = [new Interner(), new Interner(), new Interner(), new Interner()] as const;
+/**
+ * The rows of a scalar batch being built, in typed columns with the four dictionaries
+ * (instrument, channel, unit, flag). ScalarBatchBuilder cuts them into an apache-arrow record
+ * batch; V4's ArrowSink encodes them straight into its ring.
+ */
+export class ScalarRows {
+  protected readonly cols: GrowableColumns<ScalarColumns>;
+  protected flagged = 0;
+  protected readonly dicts = [new Interner(), new Interner(), new Interner(), new Interner()] as const;
   /** Rows appended since the last batch was cut. */
   length = 0;
   /** Rows appended in total. */
@@ -75,7 +80,9 @@ export class ScalarBatchBuilder {
     if (flag) this.flagged++;
     this.appended++;
   }
+}
 
+export class ScalarBatchBuilder extends ScalarRows {
   /** Cuts the rows appended so far into a record batch (undefined when empty) and starts a new one. */
   cut(): RecordBatch | undefined {
     const n = this.length;

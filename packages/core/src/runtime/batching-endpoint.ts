@@ -64,7 +64,7 @@ export function batchingEndpoint<E extends object>(
     counts.failed++;
     const m = msg as { id?: unknown; type?: unknown };
     const text = `${label}: cannot send ${typeof m?.type === 'string' ? m.type : 'a message'} across threads: ${e.message}`;
-    if (m?.id === undefined) return process.emitWarning(text, { code: 'DAQ_RPC_UNSENDABLE' });
+    if (m?.id === undefined) return process.emitWarning(text, { code: 'DAQ_INVALID_ARGUMENT' });
     // A request failed here: answer its caller on this side. A reply failed: tell the other side.
     if (typeof m.type === 'string' && REQUEST_TYPES.has(m.type)) for (const l of listeners) deliver(l, throwReply(m.id, text));
     else ep.postMessage(throwReply(m.id, text));
