@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseConfig } from '@daq/core';
 import { startAcquisition, type Acquisition } from '@daq/broker';
 import { startSim, stopSim, type SimProcess } from './sim-process.js';
-import type { BenchContext, BenchResult, Benchmark } from './types.js';
+import { median, type BenchContext, type BenchResult, type Benchmark } from './types.js';
 
 const POLL_HZ = 200;
 const SERVED = 0.99;
@@ -62,11 +62,6 @@ interface Trial {
   cpuCores: number;
   passed: boolean;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 async function trial(n: number, dir: string, warmupS: number, windowS: number): Promise<Trial> {
   const out = join(dir, `n${n}`);

@@ -32,7 +32,7 @@ import { createInterface } from 'node:readline';
 import { tableFromIPC } from 'apache-arrow';
 import WebSocket from 'ws';
 import { loadConfig } from '@daq/core';
-import { summarize, type BenchContext, type BenchResult, type Benchmark } from './types.js';
+import { median, summarize, type BenchContext, type BenchResult, type Benchmark } from './types.js';
 
 const daqBin = fileURLToPath(new URL('../../packages/broker/bin/daq.js', import.meta.url));
 const demoToml = fileURLToPath(new URL('../../examples/demo.toml', import.meta.url));
@@ -40,11 +40,6 @@ const demoToml = fileURLToPath(new URL('../../examples/demo.toml', import.meta.u
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A time limit for Promise.race: it does not keep the process alive once the race is won. */
 const limit = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
-const median = (a: number[]) => {
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 

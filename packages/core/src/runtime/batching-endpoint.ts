@@ -56,7 +56,6 @@ export function batchingEndpoint<E extends object>(
   let queue: { message: unknown; transfer: readonly unknown[] }[] = [];
   let scheduled = false;
   const counts: BatchingCounts = { messages: 0, posts: 0, failed: 0, peerBatches: false };
-  const listeners = new Set<EndpointListener>();
   const wrapped = new Map<EndpointListener, EndpointListener>();
 
   /** A message that cannot be cloned: its caller gets a clear error instead of waiting forever. */
@@ -66,7 +65,8 @@ export function batchingEndpoint<E extends object>(
     const text = `${label}: cannot send ${typeof m?.type === 'string' ? m.type : 'a message'} across threads: ${e.message}`;
     if (m?.id === undefined) return process.emitWarning(text, { code: 'DAQ_INVALID_ARGUMENT' });
     // A request failed here: answer its caller on this side. A reply failed: tell the other side.
-    if (typeof m.type === 'string' && REQUEST_TYPES.has(m.type)) for (const l of listeners) deliver(l, throwReply(m.id, text));
+    if (typeof m.type === 'string' && REQUEST_TYPES.has(m.type))
+      for (const l of wrapped.keys()) deliver(l, throwReply(m.id, text));
     else ep.postMessage(throwReply(m.id, text));
   };
 
@@ -116,12 +116,10 @@ export function batchingEndpoint<E extends object>(
           for (const m of batch) deliver(listener, m);
         } else deliver(listener, data);
       };
-      listeners.add(listener);
       wrapped.set(listener, unpack);
       ep.addEventListener(type, unpack, options);
     },
     removeEventListener(type: string, listener: EndpointListener, options?: unknown) {
-      listeners.delete(listener);
       ep.removeEventListener(type, wrapped.get(listener) ?? listener, options);
       wrapped.delete(listener);
     },
