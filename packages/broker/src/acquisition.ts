@@ -2,7 +2,8 @@
 // runtime, the measurement bridge and the storage sink, started in that order and stopped in
 // reverse, with run.json recording what happened. `daq run` is a thin shell around it.
 
-import { DaqError, shadowedInstruments, type DaqConfig, type LoadedConfig } from '@daq/core';
+import { DaqError, publishSettings, shadowedInstruments, type DaqConfig, type LoadedConfig } from '@daq/core';
+import { PublisherHandle, type PublisherStatus } from './publish-handle.js';
 import { SharedResources } from './shared-resources.js';
 import { DualRuntimeManager } from './runtime/dual-runtime-manager.js';
 import type { CrashReport, StopReport } from './runtime/subsystem-supervisor.js';
@@ -36,6 +37,8 @@ export interface AcquisitionOptions {
    * from here on: it closes them when it stops, or when it fails to start.
    */
   simulators?: RunSimulators;
+  /** false: do not publish this run even with [application.publish] (benchmarks' baselines). */
+  publish?: boolean;
 }
 
 /** Simulators a caller started for a run; the acquisition needs their configuration and closes them. */
@@ -60,6 +63,19 @@ export interface Progress {
   frames: Record<string, { acquired: number; stored: number; dropped: number }>;
   /** Instruments polled more than 5 % below their poll_hz (as of run.json's last refresh). */
   short: { instrument: string; requestedHz: number; achievedHz: number }[];
+  /** [application.publish]: the publisher's state, what it has acknowledged and how far behind it is. */
+  publish?: Pick<PublisherStatus, 'state' | 'acked' | 'lagS' | 'behindS' | 'pendingBytes' | 'error'>;
+}
+
+function publishProgress(s: PublisherStatus): NonNullable<Progress['publish']> {
+  return {
+    state: s.state,
+    acked: s.acked,
+    behindS: s.behindS,
+    pendingBytes: s.pendingBytes,
+    ...(s.lagS !== undefined ? { lagS: s.lagS } : {}),
+    ...(s.error ? { error: s.error } : {}),
+  };
 }
 
 export class Acquisition {
@@ -68,6 +84,8 @@ export class Acquisition {
   private stopping: Promise<RunRecord> | undefined;
   readonly record: RunRecord;
   readonly crashes: CrashReport[] = [];
+  /** [application.publish]: the publisher's worker, following this run directory. */
+  publisher: PublisherHandle | undefined;
 
   private constructor(
     readonly dir: string,
@@ -109,11 +127,15 @@ export class Acquisition {
       throw e;
     }
     const live = sims?.config ?? config;
+    // The publisher follows the run directory from its worker thread; it never holds the run up.
+    const settings = options.publish === false ? undefined : publishSettings(config);
+    const publisher = settings ? PublisherHandle.start(settings, { live: dir, dataDir: config.application.data_dir }) : undefined;
     let resources: SharedResources | undefined;
     try {
       resources = await SharedResources.create(live);
     } catch (e) {
       await sims?.close();
+      await publisher?.close();
       await writeJsonAtomic(dir, 'run.json', {
         format: 'daq-run/1',
         status: 'failed',
@@ -168,6 +190,7 @@ export class Acquisition {
     runtime.on('arrow', (m, subsystem) => bridge.pushArrow(subsystem, subsystem, m.bytes));
     const cameras = new CameraManager(live, { epochOffsetNs: runtime.clock.epochOffsetNs, dir });
     const acq = new Acquisition(dir, live, sims, resources, runtime, bridge, sink, cameras, loaded, shadow);
+    acq.publisher = publisher;
     runtime.on('crash', (c) => acq.crashes.push(c));
     bridge.start();
     await acq.writeRecord();
@@ -220,6 +243,7 @@ export class Acquisition {
         const r = rateShortfall(i);
         return r ? [{ instrument: `${i.subsystem}.${i.id}`, requestedHz: r.requestedHz, achievedHz: r.achievedHz }] : [];
       }),
+      ...(this.publisher ? { publish: publishProgress(this.publisher.status()) } : {}),
     };
   }
 
@@ -280,6 +304,7 @@ export class Acquisition {
         ...(prev?.stop ? { stop: prev.stop } : {}),
       };
     });
+    if (this.publisher) r.publish = this.publisher.status();
     await writeJsonAtomic(this.dir, 'run.json', r);
   }
 
@@ -291,6 +316,25 @@ export class Acquisition {
   stop(status: Exclude<RunStatus, 'running'>, reason?: string): Promise<RunRecord> {
     this.stopping ??= this.stopOnce(status, reason);
     return this.stopping;
+  }
+
+  /**
+   * Gives the publisher up to drain_timeout_ms to publish the run's last bytes, then records
+   * the outcome in run.json and publishes that too (what is left is caught up by the next daq).
+   */
+  private async finishPublishing(r: RunRecord): Promise<void> {
+    const p = this.publisher!;
+    const budget = this.config.application.publish?.drain_timeout_ms ?? 10_000;
+    const t0 = performance.now();
+    try {
+      r.publish = await p.finish(budget);
+      await writeJsonAtomic(this.dir, 'run.json', r);
+      if (r.publish.live?.complete) await p.finish(Math.max(1000, budget - (performance.now() - t0)));
+    } catch (e) {
+      r.warnings.push(`publish: ${(e as Error).message}`);
+    } finally {
+      await p.close();
+    }
   }
 
   private async stopOnce(status: Exclude<RunStatus, 'running'>, reason?: string): Promise<RunRecord> {
@@ -341,6 +385,7 @@ export class Acquisition {
       await this.resources.close();
       await this.simulators?.close();
     }
+    if (this.publisher) await this.finishPublishing(r);
     return r;
   }
 }

@@ -10,6 +10,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { auditCommand, migrateCommand } from './commands/migrate.js';
 import { planCheckCommand, planListText, planRunCommand } from './commands/plan.js';
 import { serveCommand } from './commands/serve.js';
+import { collectCommand, runsCommand } from './commands/collect.js';
 
 export const HELP = `daq: laboratory data acquisition, legacy V2 and V4 instruments side by side
 
@@ -62,6 +63,16 @@ Usage:
                              (default 127.0.0.1:8686; any other address needs a token: given,
                              from DAQ_TOKEN, or generated and printed); Ctrl-C or SIGTERM
                              aborts the running plan and exits 0. Guide: docs/daemon.md
+  daq collect --server URL [--out DIR] [--stream NAME] [--durable NAME] [--subjects S] [--idle-exit S]
+                             gather published runs ([application.publish]) from NATS
+                             JetStream into DIR/<lab>/<host>/<run>/ (default DIR collected),
+                             exactly as each host wrote them; a durable consumer (default
+                             daq-collect-<this host>) that resumes where it stopped; runs
+                             until Ctrl-C, or until idle for S seconds. Credentials from
+                             DAQ_NATS_TOKEN, DAQ_NATS_USER/DAQ_NATS_PASSWORD or
+                             DAQ_NATS_NKEY_SEED. Guide: docs/publishing.md
+  daq runs DIR [--json]      the runs under DIR (collected or a data_dir): host, run, plan,
+                             start, status, points, rows
   daq schema [--out FILE] [--markdown]
                              print (or write) the configuration's JSON Schema, or its
                              Markdown reference
@@ -149,6 +160,52 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
           { durationS: values.duration === undefined ? undefined : Number(values.duration), out: values.out },
           io,
         );
+      }
+      case 'collect': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: {
+            server: { type: 'string', multiple: true },
+            out: { type: 'string', default: 'collected' },
+            stream: { type: 'string', default: 'DAQ' },
+            durable: { type: 'string' },
+            subjects: { type: 'string', default: 'daq.>' },
+            'idle-exit': { type: 'string' },
+          },
+        });
+        if (positionals.length > 0) {
+          io.err(`daq collect: unexpected argument ${positionals[0]} (the server is given with --server URL)\n`);
+          return 2;
+        }
+        const idle = values['idle-exit'] === undefined ? undefined : Number(values['idle-exit']);
+        if (idle !== undefined && !(idle > 0)) {
+          io.err(`daq collect: --idle-exit takes seconds (got ${values['idle-exit']})\n`);
+          return 2;
+        }
+        if (!values.server?.length) {
+          io.err('daq collect: --server nats://HOST:PORT is required (docs/publishing.md)\n');
+          return 2;
+        }
+        return await collectCommand(
+          {
+            servers: values.server.flatMap((s) => s.split(',')),
+            out: values.out!,
+            stream: values.stream!,
+            subjects: values.subjects!,
+            ...(values.durable ? { durable: values.durable } : {}),
+            ...(idle !== undefined ? { idleExitS: idle } : {}),
+          },
+          io,
+        );
+      }
+      case 'runs': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          allowPositionals: true,
+          options: { json: { type: 'boolean', default: false } },
+        });
+        return await runsCommand(positionals[0], { json: values.json ?? false }, io);
       }
       case 'inspect': {
         const { values, positionals } = parseArgs({

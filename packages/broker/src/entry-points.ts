@@ -26,6 +26,8 @@ export const ENTRY_POINTS = {
   simCamera: '@daq/sim/sim-camera',
   /** daq serve's server worker (HTTP + WebSocket API, the web page). */
   serverWorker: '@daq/server/worker',
+  /** The publisher's worker thread ([application.publish]: runs to NATS JetStream). */
+  publisherWorker: '@daq/publish/worker',
   /** The processing pool's frame statistics task (the broker's own). */
   frameStatsTask: '#frame-stats-task',
 } as const;

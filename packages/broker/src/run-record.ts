@@ -5,13 +5,14 @@
 
 import { hostname, cpus, platform, release } from 'node:os';
 import { createRequire } from 'node:module';
-import type { DaqConfig, DataSource, InstrumentState, LoadedConfig, SubsystemName } from '@daq/core';
+import { redactConfig, type DaqConfig, type DataSource, type InstrumentState, type LoadedConfig, type SubsystemName } from '@daq/core';
 import type { CrashReport, StopReport, SupervisorState } from './runtime/subsystem-supervisor.js';
 import type { RuntimeStatus } from './runtime/dual-runtime-manager.js';
 import { SHADOW_SUBSYSTEM, type SourceCounts } from './bridge/measurement-bridge.js';
 import type { ShadowReport, ShadowInstrumentReport } from './shadow/shadow-comparator.js';
 import type { ScalarFileStats } from './storage/scalar-file-sink.js';
 import type { CameraReport } from './camera/camera-manager.js';
+import type { PublisherStatus } from './publish-handle.js';
 
 export type RunStatus = 'running' | 'completed' | 'interrupted' | 'failed';
 
@@ -81,6 +82,8 @@ export interface RunRecord {
   };
   /** Shadow mode: the comparison of V2 and V4 per instrument and channel (worst moments in shadow.json). */
   shadow?: { file: 'shadow.json'; final: boolean; instruments: Record<string, ShadowSummary> };
+  /** [application.publish]: the publisher's state, counts and lag (docs/publishing.md). */
+  publish?: PublisherStatus;
   instruments: RunInstrument[];
   subsystems: { name: SubsystemName; state: SupervisorState; restarts: number; crashes: CrashReport[]; stop?: StopReport }[];
   warnings: string[];
@@ -118,7 +121,7 @@ export function newRunRecord(loaded: LoadedConfig, scalars: ScalarFileStats): Ru
     name: loaded.config.application.name,
     status: 'running',
     configFile: loaded.file,
-    config: loaded.config,
+    config: redactConfig(loaded.config),
     versions: { daq: '0.1.0', node: process.versions.node, 'apache-arrow': versionOf('apache-arrow') },
     host: {
       hostname: hostname(),

@@ -103,6 +103,10 @@ export interface ErrorFactsByCode {
   /** The daemon's HTTP status for the refusal, the request (method and path, never its query: it may hold a token). */
   DAQ_API: { status: number; method?: string; path?: string; [detail: string]: unknown };
   DAQ_BUSY: { instrument?: string; item?: string; state?: string };
+  /** The servers tried; for one message: the stream, the file in the run directory and the byte offset (or version). */
+  DAQ_PUBLISH_UNREACHABLE: { servers?: string; stream?: string; file?: string; position?: number };
+  DAQ_PUBLISH_AUTH: { servers: string; auth: true };
+  DAQ_PUBLISH_REFUSED: { stream: string; file?: string; position?: number; bytes?: number; apiCode?: number; replicas?: number };
 }
 
 export interface CatalogueEntry {
@@ -248,6 +252,26 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, CatalogueEntry>> = {
       'Not now: the instrument is moving (a command or a running plan holds it), or the queue or plan is in a state that does not allow the request.',
     action: 'Wait for the move or the plan to end, or pause or stop the plan first; GET /api/status shows what holds it.',
     raisedBy: 'daq serve (commands during a move, queue and run control)',
+  },
+  DAQ_PUBLISH_UNREACHABLE: {
+    meaning:
+      'The NATS server could not be reached, or a message got no acknowledgement in time. The acquisition is not affected: the run stays on disk and the publisher retries, and catches up when the server is back (also after daq is restarted).',
+    action:
+      'Check that nats-server runs at the configured servers and that the port is open; watch the publisher state in the progress line, run.json (publish) or daq inspect.',
+    raisedBy: 'the publisher worker ([application.publish]); daq collect',
+  },
+  DAQ_PUBLISH_AUTH: {
+    meaning: 'The NATS server refused the credentials (token, user and password, or nkey).',
+    action:
+      'Fix token, user/password or nkey_seed in [application.publish], or DAQ_NATS_TOKEN, DAQ_NATS_USER, DAQ_NATS_PASSWORD, DAQ_NATS_NKEY_SEED in the environment. Nothing is lost meanwhile: runs stay on disk and are published once the credentials work.',
+    raisedBy: 'the publisher worker; daq collect',
+  },
+  DAQ_PUBLISH_REFUSED: {
+    meaning:
+      'JetStream refused a message or the stream: the message exceeds the stream\'s max_msg_size or the server\'s max_payload, the stream is full, does not take the subjects, or cannot be created (e.g. more replicas than servers).',
+    action:
+      'Change the stream (nats stream edit: --max-msg-size, --max-bytes, --subjects) or [application.publish] (stream, replicas). The run\'s publishing resumes from the refused message once the stream accepts it.',
+    raisedBy: 'the publisher worker; daq collect (a stream that does not exist)',
   },
 };
 

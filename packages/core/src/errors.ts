@@ -31,6 +31,9 @@ export const ErrorCodes = [
   'DAQ_STORAGE',
   'DAQ_API',
   'DAQ_BUSY',
+  'DAQ_PUBLISH_UNREACHABLE',
+  'DAQ_PUBLISH_AUTH',
+  'DAQ_PUBLISH_REFUSED',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

@@ -17,6 +17,7 @@ export {
 export { configSchema, schemaFileText, SCHEMA_ID } from './config/schema.js';
 export { PositionIndex, formatKeyPath, type KeyPath } from './config/locate.js';
 export { serialPortOf, shadowedInstruments } from './config/semantic.js';
+export * from './config/publish.js';
 export { loadConfig, parseConfig, validateConfigText, type ValidationResult } from './config/load.js';
 export * from './config/migrate.js';
 export { configReferenceMarkdown } from './config/reference.js';

@@ -9,6 +9,7 @@ import type { CliIo } from '../cli-io.js';
 import type { RunRecord } from '../run-record.js';
 import type { ShadowReport } from '../shadow/shadow-comparator.js';
 import { formatShadow } from '../shadow/shadow-format.js';
+import type { PublishState } from '@daq/publish';
 
 export interface FileSummary {
   file: string;
@@ -51,6 +52,8 @@ export interface InspectResult {
   planRuns?: (PlanSummary & { dir: string })[];
   /** shadow.json of a run in shadow mode. */
   shadow?: ShadowReport;
+  /** publish.json of a published run: how far the publisher got (the newest word; run.json's publish is as of its last refresh). */
+  published?: PublishState;
   files: FileSummary[];
   rows: number;
   firstNs?: bigint;
@@ -69,11 +72,18 @@ export async function inspectPath(path: string): Promise<InspectResult> {
   let shadow: ShadowReport | undefined;
   let plan: PlanSummary | undefined;
   let planRuns: InspectResult['planRuns'];
+  let published: PublishState | undefined;
   let files: string[];
   if (info.isDirectory()) {
     const names = await readdir(path);
     if (names.includes('run.json')) run = JSON.parse(await readFile(join(path, 'run.json'), 'utf8')) as RunRecord;
     if (names.includes('shadow.json')) shadow = JSON.parse(await readFile(join(path, 'shadow.json'), 'utf8')) as ShadowReport;
+    if (names.includes('publish.json'))
+      try {
+        published = JSON.parse(await readFile(join(path, 'publish.json'), 'utf8')) as PublishState;
+      } catch {
+        // Written atomically; unreadable only if damaged by hand: run.json still says what it knew.
+      }
     if (names.includes('plan.json')) plan = JSON.parse(await readFile(join(path, 'plan.json'), 'utf8')) as PlanSummary;
     if (names.includes('plans')) {
       planRuns = [];
@@ -93,6 +103,7 @@ export async function inspectPath(path: string): Promise<InspectResult> {
   const result: InspectResult = {
     run,
     ...(shadow ? { shadow } : {}),
+    ...(published ? { published } : {}),
     ...(plan ? { plan } : {}),
     ...(planRuns ? { planRuns } : {}),
     files: [],
@@ -189,6 +200,20 @@ export function formatInspect(path: string, r: InspectResult): string {
     }
     for (const sub of run.subsystems ?? []) for (const c of sub.crashes) out.push(`  ${sub.name} crashed at ${c.at}: ${c.cause}`);
     for (const i of run.instruments ?? []) if (i.note) out.push(`  ${i.id}: ${i.note}`);
+    const p = run.publish;
+    if (p)
+      out.push(
+        `  publish: ${p.state} to ${p.stream} (${p.prefix}.${p.live?.run ?? '?'}.*): ${p.acked} messages acknowledged, ${p.bytes} bytes${p.medianLagS !== undefined ? `, median lag ${p.medianLagS} s` : ''}, ${p.pendingBytes} bytes waiting${p.error ? `; last error ${p.error.code}: ${p.error.message}` : ''}`,
+      );
+  }
+  if (r.published) {
+    const q = r.published;
+    out.push(
+      `  published (publish.json, ${q.updatedAt}): ${q.complete ? 'complete: every file acknowledged' : 'NOT complete: the next daq with this data_dir publishes the rest'}; ${q.messages} messages, ${q.bytes} bytes${q.lastError ? `; last error: ${q.lastError}` : ''}`,
+    );
+  }
+  if (r.run) {
+    const run = r.run;
     // Frame files can be large: their counts come from run.json (inspect one file to read it).
     for (const c of Object.values(run.streams?.frames ?? {})) {
       const d = c.dropped;

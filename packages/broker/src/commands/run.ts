@@ -58,7 +58,27 @@ function line(p: Progress): string {
   const shown = p.short.slice(0, 3).map((s) => `${s.instrument} ${s.achievedHz}/${s.requestedHz} Hz`);
   if (p.short.length > 3) shown.push(`${p.short.length - 3} more (run.json)`);
   const short = p.short.length ? `; BELOW poll rate: ${shown.join(', ')}` : '';
-  return `daq run: ${p.elapsedS.toFixed(0)} s, ${rows || 'no rows yet'}, ${Math.round(p.rate)} rows/s, stored ${p.stored}, backlog ${p.backlog}, dropped ${p.dropped}, late ${p.late}${frames}${states}${short}`;
+  return `daq run: ${p.elapsedS.toFixed(0)} s, ${rows || 'no rows yet'}, ${Math.round(p.rate)} rows/s, stored ${p.stored}, backlog ${p.backlog}, dropped ${p.dropped}, late ${p.late}${frames}${states}${short}${publishLine(p.publish)}`;
+}
+
+/** The publisher's part of the progress line: `; published 1200 (lag 0.3 s)` or its trouble. */
+export function publishLine(p: Progress['publish']): string {
+  if (!p) return '';
+  const lag = p.lagS !== undefined ? `, lag ${p.lagS.toFixed(1)} s` : '';
+  if (p.state === 'connected') return `; published ${p.acked}${lag}${p.behindS > 5 ? `, ${p.behindS.toFixed(0)} s behind` : ''}`;
+  const why = p.error ? `: ${p.error.message.split(': ')[0]}` : '';
+  return `; publish ${p.state.toUpperCase()}${why} (${p.pendingBytes} bytes waiting, kept on disk)`;
+}
+
+/** The publisher's lines of the run summary. */
+export function publishSummary(r: RunRecord): string[] {
+  const p = r.publish;
+  if (!p) return [];
+  const out = [
+    `  published to ${p.stream} as ${p.prefix}.${p.live?.run ?? '?'}.*: ${p.live?.complete ? 'every file acknowledged' : `NOT complete (${p.state}, ${p.pendingBytes} bytes waiting): the next daq started with this data_dir publishes the rest`}; ${p.acked} messages, ${p.bytes} bytes${p.medianLagS !== undefined ? `, median lag ${p.medianLagS} s` : ''}${p.failed ? `, ${p.failed} attempts failed (retried)` : ''}`,
+  ];
+  if (p.error && !p.live?.complete) out.push(`  publish error: ${p.error.code}: ${p.error.message}`);
+  return out;
 }
 
 /**
@@ -137,6 +157,7 @@ export function summary(r: RunRecord, dir: string): string {
     for (const f of c.files) out.push(`    file: ${f}`);
     if (c.error) out.push(`    ERROR: ${c.error}`);
   }
+  out.push(...publishSummary(r));
   for (const sub of r.subsystems) for (const c of sub.crashes) out.push(`  ${sub.name} crashed at ${c.at}: ${c.cause}`);
   return `${out.join('\n')}\n`;
 }

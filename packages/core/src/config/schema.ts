@@ -180,6 +180,82 @@ function subsystemSchema(subsystem: SubsystemName): JsonSchema {
   };
 }
 
+/** A subject token: no dots, wildcards or white space (NATS subjects are dot-separated tokens). */
+const SUBJECT_TOKEN = '^[A-Za-z0-9_-]+$';
+
+/** [application.publish]: runs published to NATS JetStream (docs/publishing.md). */
+const publishSection: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['servers'],
+  description:
+    'Publish every run to NATS JetStream from a worker thread (docs/publishing.md). The run directory stays the source of truth: the publisher follows what has been flushed to disk and never slows the acquisition.',
+  properties: {
+    enabled: { type: 'boolean', default: true, description: 'false keeps the section but publishes nothing.' },
+    servers: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'string', pattern: '^(nats|tls)://[^\\s/]+$' },
+      description: 'NATS servers, e.g. ["nats://daq-hub.lab:4222"]; the client fails over between them.',
+    },
+    stream: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_-]+$',
+      default: 'DAQ',
+      description: 'The JetStream stream that holds the runs (created on first use when absent).',
+    },
+    subject_root: {
+      type: 'string',
+      pattern: SUBJECT_TOKEN,
+      default: 'daq',
+      description: 'First token of every subject: <subject_root>.<lab>.<host>.<run>.<kind>; the stream holds <subject_root>.>.',
+    },
+    lab: {
+      type: 'string',
+      pattern: SUBJECT_TOKEN,
+      description: 'The lab in the subject prefix (default: [application] name, made a subject token).',
+    },
+    host: {
+      type: 'string',
+      pattern: SUBJECT_TOKEN,
+      description: "The host in the subject prefix (default: this machine's hostname, made a subject token).",
+    },
+    replicas: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 5,
+      default: 1,
+      description: 'Replicas of the stream when the publisher creates it (3 on a three-node cluster).',
+    },
+    token: { type: 'string', minLength: 1, description: 'Token authentication (or env DAQ_NATS_TOKEN). Never logged; redacted in run.json.' },
+    user: { type: 'string', minLength: 1, description: 'User for user/password authentication (or env DAQ_NATS_USER).' },
+    password: { type: 'string', minLength: 1, description: 'Password (or env DAQ_NATS_PASSWORD). Never logged; redacted in run.json.' },
+    nkey_seed: {
+      type: 'string',
+      minLength: 1,
+      description: 'NKey seed (SU…) for nkey authentication (or env DAQ_NATS_NKEY_SEED). Never logged; redacted in run.json.',
+    },
+    tls_ca: { type: 'string', minLength: 1, description: 'PEM file of the certificate authority that signed the servers’ certificates.' },
+    tls_cert: { type: 'string', minLength: 1, description: 'PEM client certificate (with tls_key) for mutual TLS.' },
+    tls_key: { type: 'string', minLength: 1, description: 'PEM private key of tls_cert.' },
+    drain_timeout_ms: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 600000,
+      default: 10000,
+      description:
+        'At the end of a run, how long daq waits for the publisher to catch up before it exits; what is left is published by the next daq started with this data_dir.',
+    },
+    max_pending: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 10000,
+      default: 64,
+      description: 'Messages published and awaiting their JetStream acknowledgement at once.',
+    },
+  },
+};
+
 export const configSchema: JsonSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: SCHEMA_ID,
@@ -213,6 +289,7 @@ export const configSchema: JsonSchema = {
           description:
             'Metadata recorded in the run start document of every plan run (e.g. lab, operator, setup); plan files and --md add to it. Keys: letters, digits, "_" and "-"; values: strings, numbers or booleans.',
         },
+        publish: publishSection,
       },
     },
     broker: {

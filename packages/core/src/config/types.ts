@@ -186,6 +186,26 @@ export interface V4RingConfig {
   shadow: ShadowConfig;
 }
 
+/** [application.publish]: runs published to NATS JetStream. */
+export interface PublishConfig {
+  enabled: boolean;
+  servers: string[];
+  stream: string;
+  subject_root: string;
+  lab?: string;
+  host?: string;
+  replicas: number;
+  token?: string;
+  user?: string;
+  password?: string;
+  nkey_seed?: string;
+  tls_ca?: string;
+  tls_cert?: string;
+  tls_key?: string;
+  drain_timeout_ms: number;
+  max_pending: number;
+}
+
 export interface DaqConfig {
   application: {
     name: string;
@@ -194,6 +214,8 @@ export interface DaqConfig {
     simulate: boolean;
     /** Recorded in the run start document of every plan run. */
     metadata?: Record<string, string | number | boolean>;
+    /** Absent: runs are not published. */
+    publish?: PublishConfig;
   };
   broker: {
     visa_library?: string;
