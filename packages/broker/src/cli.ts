@@ -63,7 +63,7 @@ Usage:
                              (default 127.0.0.1:8686; any other address needs a token: given,
                              from DAQ_TOKEN, or generated and printed); Ctrl-C or SIGTERM
                              aborts the running plan and exits 0. Guide: docs/daemon.md
-  daq collect --server URL [--out DIR] [--stream NAME] [--durable NAME] [--subjects S] [--idle-exit S]
+  daq collect --server URL [--out DIR] [--stream NAME] [--durable NAME] [--subjects S] [--idle-exit S] [--batch N]
                              gather published runs ([application.publish]) from NATS
                              JetStream into DIR/<lab>/<host>/<run>/ (default DIR collected),
                              exactly as each host wrote them; a durable consumer (default
@@ -172,6 +172,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
             durable: { type: 'string' },
             subjects: { type: 'string', default: 'daq.>' },
             'idle-exit': { type: 'string' },
+            batch: { type: 'string' },
           },
         });
         if (positionals.length > 0) {
@@ -181,6 +182,11 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
         const idle = values['idle-exit'] === undefined ? undefined : Number(values['idle-exit']);
         if (idle !== undefined && !(idle > 0)) {
           io.err(`daq collect: --idle-exit takes seconds (got ${values['idle-exit']})\n`);
+          return 2;
+        }
+        const batch = values.batch === undefined ? undefined : Number(values.batch);
+        if (batch !== undefined && !(Number.isInteger(batch) && batch >= 1 && batch <= 10000)) {
+          io.err(`daq collect: --batch takes messages per fetch, 1 to 10000 (got ${values.batch})\n`);
           return 2;
         }
         if (!values.server?.length) {
@@ -195,6 +201,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
             subjects: values.subjects!,
             ...(values.durable ? { durable: values.durable } : {}),
             ...(idle !== undefined ? { idleExitS: idle } : {}),
+            ...(batch !== undefined ? { batch } : {}),
           },
           io,
         );

@@ -49,7 +49,11 @@ export class PublisherHandle {
         ...this.last,
         state: 'closed',
         errors: this.last.errors + 1,
-        error: { code: 'DAQ_WORKER', message: `the publisher's worker thread failed: ${e.message}`, at: new Date().toISOString() },
+        error: {
+          code: 'DAQ_WORKER',
+          message: `the publisher's worker thread failed: ${e.message}`,
+          at: new Date().toISOString(),
+        },
       };
     });
     worker.on('exit', () => {

@@ -5,7 +5,14 @@
 
 import { hostname, cpus, platform, release } from 'node:os';
 import { createRequire } from 'node:module';
-import { redactConfig, type DaqConfig, type DataSource, type InstrumentState, type LoadedConfig, type SubsystemName } from '@daq/core';
+import {
+  redactConfig,
+  type DaqConfig,
+  type DataSource,
+  type InstrumentState,
+  type LoadedConfig,
+  type SubsystemName,
+} from '@daq/core';
 import type { CrashReport, StopReport, SupervisorState } from './runtime/subsystem-supervisor.js';
 import type { RuntimeStatus } from './runtime/dual-runtime-manager.js';
 import { SHADOW_SUBSYSTEM, type SourceCounts } from './bridge/measurement-bridge.js';

@@ -268,9 +268,9 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, CatalogueEntry>> = {
   },
   DAQ_PUBLISH_REFUSED: {
     meaning:
-      'JetStream refused a message or the stream: the message exceeds the stream\'s max_msg_size or the server\'s max_payload, the stream is full, does not take the subjects, or cannot be created (e.g. more replicas than servers).',
+      "JetStream refused a message or the stream: the message exceeds the stream's max_msg_size or the server's max_payload, the stream is full, does not take the subjects, or cannot be created (e.g. more replicas than servers).",
     action:
-      'Change the stream (nats stream edit: --max-msg-size, --max-bytes, --subjects) or [application.publish] (stream, replicas). The run\'s publishing resumes from the refused message once the stream accepts it.',
+      "Change the stream (nats stream edit: --max-msg-size, --max-bytes, --subjects) or [application.publish] (stream, replicas). The run's publishing resumes from the refused message once the stream accepts it.",
     raisedBy: 'the publisher worker; daq collect (a stream that does not exist)',
   },
 };

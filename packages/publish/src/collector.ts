@@ -35,7 +35,7 @@ export interface CollectorCounts {
   /** Messages refused (not ours, or a path outside the run directory): terminated, never redelivered. */
   rejected: number;
   bytes: number;
-  /** Run directories written to. */
+  /** Run directories written to by this collector process. */
   runs: number;
 }
 
@@ -138,7 +138,7 @@ export class Collector {
         } catch {
           versions = {};
         }
-      else this.counts.runs++;
+      this.counts.runs++;
       st = { versions, dirty: false };
       this.runs.set(dir, st);
     }
@@ -150,7 +150,8 @@ export class Collector {
     const s = parseSubject(m.subject);
     if ('error' in s) return s.error;
     const file = m.headers.get(H_FILE);
-    if (!file || !safeRelativePath(file)) return `header ${H_FILE} ${JSON.stringify(file)} is not a relative path inside a run directory`;
+    if (!file || !safeRelativePath(file))
+      return `header ${H_FILE} ${JSON.stringify(file)} is not a relative path inside a run directory`;
     const dir = join(this.o.out, s.lab, s.host, s.run);
     if (s.kind === 'json') {
       const version = Number(m.headers.get(H_VERSION));
@@ -207,4 +208,3 @@ async function writeAtomic(dir: string, file: string, body: Uint8Array | string)
   }
   await rename(tmp, join(base, name));
 }
-

@@ -177,7 +177,14 @@ export class RunFollower {
     }
   }
 
-  private msg(kind: Kind, file: string, position: number, payload: Uint8Array, flushedAt: number, commit: (s: PublishState) => void): Pending {
+  private msg(
+    kind: Kind,
+    file: string,
+    position: number,
+    payload: Uint8Array,
+    flushedAt: number,
+    commit: (s: PublishState) => void,
+  ): Pending {
     return {
       subject: subjectOf(this.prefix, this.run, kind),
       kind,
@@ -266,12 +273,16 @@ export class RunFollower {
         const kind: Kind = mode === 'ipc' ? 'arrow' : 'file';
         for (const [a, b] of pieces(bytes.subarray(0, usable), mode === 'ipc', maxChunk)) {
           const endAt = done + b;
-          out.push(this.msg(kind, rel, done + a, bytes.subarray(a, b), at, (s) => (s.files[rel] = Math.max(s.files[rel] ?? 0, endAt))));
+          out.push(
+            this.msg(kind, rel, done + a, bytes.subarray(a, b), at, (s) => (s.files[rel] = Math.max(s.files[rel] ?? 0, endAt))),
+          );
         }
       }
     }
     if (final && frames.length > 0) {
-      const body = Buffer.from(`${JSON.stringify({ note: 'frame files kept on the acquisition host', files: frames }, null, 2)}\n`);
+      const body = Buffer.from(
+        `${JSON.stringify({ note: 'frame files kept on the acquisition host', files: frames }, null, 2)}\n`,
+      );
       const hash = createHash('sha1').update(body).digest('hex');
       const prev = this.state.snapshots[REMOTE_FILES];
       if (prev?.hash !== hash) {

@@ -80,12 +80,21 @@ export function connectError(e: unknown, o: NatsOptions): DaqError {
 export function publishError(e: unknown, m: OutMessage, stream: string, creds: NatsCredentials): DaqError {
   const raw = redactSecrets((e as Error)?.message ?? String(e), creds);
   const what = `${m.file}${m.kind === 'json' ? ` version ${m.position}` : ` at byte ${m.position}`} (${m.payload.byteLength} bytes, ${m.subject})`;
-  if (e instanceof JetStreamApiError || /maximum|exceeds|too large|max_payload|resource limits|no space|insufficient/i.test(raw)) {
+  if (
+    e instanceof JetStreamApiError ||
+    /maximum|exceeds|too large|max_payload|resource limits|no space|insufficient/i.test(raw)
+  ) {
     const size = /size|payload|large/i.test(raw);
     return new DaqError(
       'DAQ_PUBLISH_REFUSED',
       `stream ${stream} refused ${what}: ${raw}${size ? `: raise the stream's max_msg_size (nats stream edit ${stream} --max-msg-size) or the server's max_payload` : ''}; publishing of this run resumes from here when the stream accepts it`,
-      { stream, file: m.file, position: m.position, bytes: m.payload.byteLength, ...(e instanceof JetStreamApiError ? { apiCode: e.code } : {}) },
+      {
+        stream,
+        file: m.file,
+        position: m.position,
+        bytes: m.payload.byteLength,
+        ...(e instanceof JetStreamApiError ? { apiCode: e.code } : {}),
+      },
     );
   }
   if (/no responders|503/i.test(raw))
@@ -106,9 +115,7 @@ export class NatsPublisher implements PublishTransport {
   private js: JetStreamClient | undefined;
   private listeners: ((e: { type: string; detail?: string }) => void)[] = [];
 
-  constructor(
-    private readonly o: NatsOptions & { stream: string; subjects: string; replicas: number },
-  ) {}
+  constructor(private readonly o: NatsOptions & { stream: string; subjects: string; replicas: number }) {}
 
   get maxPayload(): number {
     return this.nc?.info?.max_payload ?? 1024 * 1024;
@@ -140,7 +147,12 @@ export class NatsPublisher implements PublishTransport {
     this.js = jetstream(nc, { timeout: 5000 });
     void (async () => {
       for await (const s of nc.status()) {
-        const detail = 'error' in s && s.error ? redactSecrets(String((s.error as Error).message ?? s.error), this.o.credentials) : 'server' in s ? String(s.server) : undefined;
+        const detail =
+          'error' in s && s.error
+            ? redactSecrets(String((s.error as Error).message ?? s.error), this.o.credentials)
+            : 'server' in s
+              ? String(s.server)
+              : undefined;
         for (const l of this.listeners) l({ type: s.type, ...(detail ? { detail } : {}) });
       }
     })().catch(() => undefined);
@@ -169,7 +181,10 @@ export class NatsPublisher implements PublishTransport {
 }
 
 /** Creates the stream when absent; checks that an existing one takes our subjects. */
-async function ensureStream(jsm: JetStreamManager, o: NatsOptions & { stream: string; subjects: string; replicas: number }): Promise<void> {
+async function ensureStream(
+  jsm: JetStreamManager,
+  o: NatsOptions & { stream: string; subjects: string; replicas: number },
+): Promise<void> {
   try {
     const info = await jsm.streams.info(o.stream);
     const subjects = info.config.subjects ?? [];
@@ -237,7 +252,7 @@ export class NatsCollector implements CollectTransport {
           ack_policy: AckPolicy.Explicit,
           deliver_policy: DeliverPolicy.All,
           filter_subject: this.o.filter,
-          ack_wait: 30_000_000_000,
+          ack_wait: 10_000_000_000, // 10 s: a batch unacknowledged by a killed collector comes back this soon
           max_ack_pending: 4096,
         });
       }

@@ -96,11 +96,26 @@ export class Publisher {
     if (this.closed) return;
     if (up) {
       if (this.state === 'unreachable') this.state = 'connected';
-    } else if (this.connected) this.state = 'unreachable';
+    } else if (this.connected) {
+      this.state = 'unreachable';
+      this.fail(
+        new DaqError(
+          'DAQ_PUBLISH_UNREACHABLE',
+          `lost the connection to the NATS server (${this.o.settings.servers.join(', ')}); reconnecting, the run is kept on disk meanwhile`,
+          { servers: this.o.settings.servers.join(', ') },
+        ),
+      );
+    }
   }
 
   private followed(dir: string, final: boolean): Followed {
-    return { follower: new RunFollower(resolve(dir), this.o.settings.prefix, this.o.settings.stream), final, retryAt: 0, failures: 0, complete: false };
+    return {
+      follower: new RunFollower(resolve(dir), this.o.settings.prefix, this.o.settings.stream),
+      final,
+      retryAt: 0,
+      failures: 0,
+      complete: false,
+    };
   }
 
   start(): void {
@@ -125,7 +140,10 @@ export class Publisher {
       ...this.counts,
       ...(this.lastLag !== undefined ? { lagS: round(this.lastLag / 1000) } : {}),
       ...(sorted.length ? { medianLagS: round(sorted[Math.floor(sorted.length / 2)]! / 1000) } : {}),
-      behindS: Number.isFinite(oldest) && pending.some((f) => f.follower.pendingBytes > 0) ? round(Math.max(0, Date.now() - oldest) / 1000) : 0,
+      behindS:
+        Number.isFinite(oldest) && pending.some((f) => f.follower.pendingBytes > 0)
+          ? round(Math.max(0, Date.now() - oldest) / 1000)
+          : 0,
       pendingBytes: pending.reduce((n, f) => n + f.follower.pendingBytes, 0),
       ...(this.live ? { live: { run: this.live.follower.run, complete: this.live.complete } } : {}),
       catchUp: { runs: this.catchUp.size, completed: this.completedCatchUp },
@@ -163,7 +181,11 @@ export class Publisher {
   private fail(e: unknown): void {
     this.counts.errors++;
     const d = e instanceof DaqError ? e : undefined;
-    this.error = { code: d?.code ?? 'DAQ_PUBLISH_UNREACHABLE', message: (e as Error)?.message ?? String(e), at: new Date().toISOString() };
+    this.error = {
+      code: d?.code ?? 'DAQ_PUBLISH_UNREACHABLE',
+      message: (e as Error)?.message ?? String(e),
+      at: new Date().toISOString(),
+    };
   }
 
   private async run(): Promise<void> {

@@ -47,7 +47,9 @@ export function listRuns(root: string): RunListing[] {
     if (run || plan) {
       here = {
         path: relative(root, dir) || '.',
-        host: (run?.host?.hostname as string) ?? parent?.host ?? '?',
+        // The publisher's host (its subject token) when published, else the machine's name.
+        host:
+          (run?.publish?.prefix as string | undefined)?.split('.')[2] ?? (run?.host?.hostname as string) ?? parent?.host ?? '?',
         name: (run?.name as string) ?? parent?.name ?? '?',
         ...(plan?.plan ? { plan: String(plan.plan) } : {}),
         ...(run?.startedAt || parent?.start ? { start: (run?.startedAt as string) ?? parent?.start } : {}),

@@ -15,6 +15,8 @@ export interface CollectOptions {
   subjects: string;
   /** Exit once nothing has arrived for this many seconds and nothing is pending. */
   idleExitS?: number;
+  /** Messages per fetch (default 256). */
+  batch?: number;
   /** Stops the collector (default: SIGINT or SIGTERM). */
   until?: Promise<unknown>;
 }
@@ -56,6 +58,7 @@ export async function collectCommand(o: CollectOptions, io: CliIo): Promise<numb
       transport,
       out: o.out,
       ...(o.idleExitS !== undefined ? { idleExitMs: o.idleExitS * 1000 } : {}),
+      ...(o.batch !== undefined ? { batch: o.batch } : {}),
       log: (l) => io.err(`${l}\n`),
     });
     await collector.run(stop.signal);
@@ -80,7 +83,15 @@ export async function runsCommand(dir: string | undefined, options: { json: bool
     io.err(`daq runs: no runs under ${dir} (a run directory has run.json or plan.json)\n`);
     return 0;
   }
-  const rows = runs.map((r) => [r.host, r.path, r.plan ?? '-', r.start ?? '-', r.status, r.points === undefined ? '-' : String(r.points), r.rows === undefined ? '-' : String(r.rows)]);
+  const rows = runs.map((r) => [
+    r.host,
+    r.path,
+    r.plan ?? '-',
+    r.start ?? '-',
+    r.status,
+    r.points === undefined ? '-' : String(r.points),
+    r.rows === undefined ? '-' : String(r.rows),
+  ]);
   const head = ['host', 'run', 'plan', 'start', 'status', 'points', 'rows'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) io.out(`${r.map((c, i) => (i >= 5 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ')}\n`);

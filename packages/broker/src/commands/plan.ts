@@ -23,7 +23,7 @@ import {
 } from '@daq/plans';
 import type { CliIo } from '../cli-io.js';
 import { loadCommandConfig } from './load-command-config.js';
-import { startAcquisition } from './run.js';
+import { publishSummary, startAcquisition } from './run.js';
 import type { Acquisition } from '../acquisition.js';
 
 /**
@@ -252,6 +252,7 @@ export async function planRunCommand(
   // The acquisition's record says how the run ended: an aborted plan was interrupted.
   const status = result?.exitStatus === 'success' ? 'completed' : result?.exitStatus === 'abort' ? 'interrupted' : 'failed';
   const record = await acq.stop(status, result ? result.reason || undefined : 'the plan did not start');
+  for (const l of publishSummary(record)) io.err(`${l}\n`);
   io.err(
     result
       ? `daq plan run: ${result.exitStatus}${result.reason ? ` (${result.reason})` : ''}: ${result.events} events, ${result.skipped.length} points skipped, ${result.suspensions.length} suspensions; documents in ${join(acq.dir, 'documents.jsonl')}\n`

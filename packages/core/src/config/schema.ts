@@ -227,15 +227,27 @@ const publishSection: JsonSchema = {
       default: 1,
       description: 'Replicas of the stream when the publisher creates it (3 on a three-node cluster).',
     },
-    token: { type: 'string', minLength: 1, description: 'Token authentication (or env DAQ_NATS_TOKEN). Never logged; redacted in run.json.' },
+    token: {
+      type: 'string',
+      minLength: 1,
+      description: 'Token authentication (or env DAQ_NATS_TOKEN). Never logged; redacted in run.json.',
+    },
     user: { type: 'string', minLength: 1, description: 'User for user/password authentication (or env DAQ_NATS_USER).' },
-    password: { type: 'string', minLength: 1, description: 'Password (or env DAQ_NATS_PASSWORD). Never logged; redacted in run.json.' },
+    password: {
+      type: 'string',
+      minLength: 1,
+      description: 'Password (or env DAQ_NATS_PASSWORD). Never logged; redacted in run.json.',
+    },
     nkey_seed: {
       type: 'string',
       minLength: 1,
       description: 'NKey seed (SU…) for nkey authentication (or env DAQ_NATS_NKEY_SEED). Never logged; redacted in run.json.',
     },
-    tls_ca: { type: 'string', minLength: 1, description: 'PEM file of the certificate authority that signed the servers’ certificates.' },
+    tls_ca: {
+      type: 'string',
+      minLength: 1,
+      description: 'PEM file of the certificate authority that signed the servers’ certificates.',
+    },
     tls_cert: { type: 'string', minLength: 1, description: 'PEM client certificate (with tls_key) for mutual TLS.' },
     tls_key: { type: 'string', minLength: 1, description: 'PEM private key of tls_cert.' },
     drain_timeout_ms: {

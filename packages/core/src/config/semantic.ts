@@ -75,11 +75,18 @@ export function semanticChecks(
       error(at('user'), 'user is set without a password: add password (or set DAQ_NATS_PASSWORD in the environment)');
     if (pub.password !== undefined && pub.user === undefined && !process.env.DAQ_NATS_USER)
       error(at('password'), 'password is set without a user: add user (or set DAQ_NATS_USER in the environment)');
-    const methods = [pub.token !== undefined && 'token', pub.user !== undefined && 'user', pub.nkey_seed !== undefined && 'nkey_seed'].filter(Boolean);
+    const methods = [
+      pub.token !== undefined && 'token',
+      pub.user !== undefined && 'user',
+      pub.nkey_seed !== undefined && 'nkey_seed',
+    ].filter(Boolean);
     if (methods.length > 1)
       error(at(methods[1] as string), `only one authentication method may be set; found ${methods.join(' and ')}`);
     if ((pub.tls_cert === undefined) !== (pub.tls_key === undefined))
-      error(at(pub.tls_cert === undefined ? 'tls_key' : 'tls_cert'), 'tls_cert and tls_key go together (a client certificate and its private key)');
+      error(
+        at(pub.tls_cert === undefined ? 'tls_key' : 'tls_cert'),
+        'tls_cert and tls_key go together (a client certificate and its private key)',
+      );
     if (pub.nkey_seed !== undefined && !/^SU[A-Z2-7]{50,}$/.test(pub.nkey_seed))
       error(at('nkey_seed'), 'not an NKey user seed (it starts with SU, as printed by `nk -gen user`)');
   }
