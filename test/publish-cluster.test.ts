@@ -11,7 +11,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { loadConfig } from '@daq/core';
 import { startAcquisition } from '@daq/broker';
 import { Collector, NatsCollector } from '@daq/publish';
-import { startCluster, natsServerVersion, type NatsServer } from './helpers/nats-server.js';
+import { startCluster, natsServerVersion, type NatsServer } from '@daq/publish/testing';
 import { assertSameRun, publishConfig } from './helpers/publish.js';
 import { until } from './helpers/runtime.js';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';

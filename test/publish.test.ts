@@ -14,7 +14,7 @@ import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { loadConfig } from '@daq/core';
 import { main, startAcquisition, type Acquisition } from '@daq/broker';
 import { Collector, NatsCollector, listRuns } from '@daq/publish';
-import { NatsServer, freePort, natsServerVersion } from './helpers/nats-server.js';
+import { NatsServer, freePort, natsServerVersion } from '@daq/publish/testing';
 import { COUNT_PLAN, assertSameRun, daq, publishConfig, readJson, writeText } from './helpers/publish.js';
 import { captureIo } from './helpers/cli.js';
 import { until } from './helpers/runtime.js';

@@ -36,6 +36,7 @@ const BENCHMARKS: { subject: string; load(): Promise<Benchmark> }[] = [
   { subject: 'plans', load: async () => (await import('./plans.js')).plansBenchmark },
   { subject: 'serve', load: async () => (await import('./serve.js')).serveBenchmark },
   { subject: 'scale', load: async () => (await import('./scale.js')).scaleBenchmark },
+  { subject: 'publish', load: async () => (await import('./publish.js')).publishBenchmark },
 ];
 
 const USAGE = `usage: npm run bench -- [options]      (or: node benchmarks/dist/run.js [options])

@@ -57,7 +57,7 @@ function objectBatchesPerSecond(seconds: number): number {
   });
 }
 
-interface E2eRound {
+export interface E2eRound {
   /** Rows stored per second, from the producers' start to the last row on disk (fdatasync'd). */
   rate: number;
   stored: number;
@@ -69,7 +69,7 @@ interface E2eRound {
 }
 
 /** Starts the producer threads and waits until each has loaded (start-up is not part of the data path). */
-async function startProducers(n: number, epochOffsetNs: bigint): Promise<Worker[]> {
+export async function startProducers(n: number, epochOffsetNs: bigint): Promise<Worker[]> {
   const workers = Array.from(
     { length: n },
     () => new Worker(producerFile, { workerData: { batchRows: 8192, instruments: INSTRUMENTS, epochOffsetNs } }),
@@ -86,9 +86,22 @@ async function startProducers(n: number, epochOffsetNs: bigint): Promise<Worker[
   return workers;
 }
 
-async function endToEnd(workers: Worker[], rowsEach: number, epochOffsetNs: bigint): Promise<E2eRound> {
+/** Something that runs beside one round and follows its run directory (publish.overhead: the publisher). */
+export interface RoundCompanion {
+  start(dir: string): void | Promise<void>;
+  /** After the round's files are closed (not timed). */
+  stop(dir: string): void | Promise<void>;
+}
+
+export async function endToEnd(
+  workers: Worker[],
+  rowsEach: number,
+  epochOffsetNs: bigint,
+  companion?: RoundCompanion,
+): Promise<E2eRound> {
   const dir = await mkdtemp(join(tmpdir(), 'daq-bench-scalar-'));
   try {
+    await companion?.start(dir);
     const clock = new Clock(epochOffsetNs);
     const bridge = new MeasurementBridge({ latenessMs: 50, tickMs: 10, clock }, []);
     const sink = new ScalarFileSink(dir, { flushIntervalMs: 200, storeSubsystems: new Set(['v4']) });
@@ -122,6 +135,7 @@ async function endToEnd(workers: Worker[], rowsEach: number, epochOffsetNs: bigi
     await sink.close();
     const ms = performance.now() - started;
     const used = process.cpuUsage(cpu);
+    await companion?.stop(dir);
     const stored = sink.rowsFlushed;
     // Nothing lost: every ring record read, every row merged out and stored.
     const made = done.reduce((n, d) => n + d.rows, 0);

@@ -36,6 +36,7 @@ export {
   type SubsystemReport,
 } from './runtime/dual-runtime-manager.js';
 export { SubsystemSupervisor, type CrashReport, type StopReport, type SupervisorState } from './runtime/subsystem-supervisor.js';
+export { PublisherHandle, type PublisherStatus } from './publish-handle.js';
 export { Acquisition, type AcquisitionOptions, type Progress, type RunRecord, type RunStatus } from './acquisition.js';
 export {
   MeasurementBridge,

@@ -67,6 +67,20 @@ export function wholeIpcPrefix(b: Uint8Array): number {
   }
 }
 
+/** Largest single IPC message read whole (a record batch this big is far beyond any flush). */
+const MAX_MESSAGE = 1024 * 1024 * 1024;
+
+/** Total length of the IPC message at the start of `b` (prefix, metadata, body), when its header is there. */
+function firstMessageLength(b: Uint8Array): number | undefined {
+  if (b.byteLength < 8) return undefined;
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (v.getInt32(0, true) !== -1) return undefined;
+  const metaLen = v.getInt32(4, true);
+  if (metaLen <= 0 || 8 + metaLen > b.byteLength) return undefined;
+  const body = bodyLength(b.subarray(8, 8 + metaLen));
+  return body === undefined ? undefined : 8 + metaLen + body;
+}
+
 /** Message.bodyLength (field 3, int64) of a flatbuffer IPC Message, read without a library. */
 function bodyLength(meta: Uint8Array): number | undefined {
   if (meta.byteLength < 8) return undefined;
@@ -252,12 +266,32 @@ export class RunFollower {
       oldest = oldest === 0 ? at : Math.min(oldest, at);
       if (mode === 'whole' && !final) continue;
       if (budget <= 0) continue;
-      const end = Math.min(st.size, done + Math.min(READ_LIMIT, budget));
-      const bytes = await readRange(path, done, end);
+      const end = Math.min(st.size, done + READ_LIMIT);
+      let bytes = await readRange(path, done, end);
       let usable = bytes.byteLength;
       if (mode === 'lines') usable = bytes.lastIndexOf(0x0a) + 1;
-      else if (mode === 'ipc') usable = wholeIpcPrefix(bytes);
-      if (usable === 0 && mode === 'ipc' && bytes.byteLength === READ_LIMIT) usable = bytes.byteLength; // one message larger than a read: raw pieces
+      else if (mode === 'ipc') {
+        usable = wholeIpcPrefix(bytes);
+        // One message larger than a read: read all of it once it is on disk, so every piece
+        // still ends on a message boundary (it goes out in raw pieces; the collector joins them).
+        const whole = usable === 0 ? firstMessageLength(bytes) : undefined;
+        if (whole !== undefined && whole > bytes.byteLength && whole <= MAX_MESSAGE && done + whole <= st.size) {
+          bytes = await readRange(path, done, done + whole);
+          usable = bytes.byteLength;
+        }
+      }
+      // The run is over and nobody writes any more: a tail that is not a whole message or line
+      // (a process killed mid-write) is published as it is, so the copy equals the file.
+      if (final && usable === 0 && done + bytes.byteLength === st.size) {
+        for (const [a, b] of pieces(bytes, false, maxChunk)) {
+          const endAt = done + b;
+          out.push(
+            this.msg('file', rel, done + a, bytes.subarray(a, b), at, (s) => (s.files[rel] = Math.max(s.files[rel] ?? 0, endAt))),
+          );
+        }
+        budget -= bytes.byteLength;
+        continue;
+      }
       if (usable <= 0) continue;
       budget -= usable;
       if (mode === 'lines') {
@@ -322,8 +356,8 @@ function pieces(bytes: Uint8Array, ipc: boolean, max: number): [number, number][
   while (o + 8 <= bytes.byteLength) {
     const metaLen = v.getInt32(o + 4, true);
     const next = metaLen === 0 ? o + 8 : o + 8 + metaLen + (bodyLength(bytes.subarray(o + 8, o + 8 + metaLen)) ?? 0);
+    if (next <= o || next >= bytes.byteLength) break; // the last (or a cut) message ends with the bytes
     bounds.push(next);
-    if (next <= o) break;
     o = next;
   }
   if (bounds.at(-1) !== bytes.byteLength) bounds.push(bytes.byteLength);

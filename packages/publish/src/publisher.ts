@@ -38,6 +38,8 @@ export interface PublisherStatus {
   catchUp: { runs: number; completed: number };
   disconnects: number;
   errors: number;
+  /** The publisher thread's scheduling (nice value), as applied. */
+  scheduling?: string;
   /** The last error, with its code and when (ISO time); cleared by the next success. */
   error?: { code: string; message: string; at: string };
 }
@@ -274,7 +276,7 @@ export class Publisher {
     const maxChunk = Math.max(4096, Math.min(this.o.transport.maxPayload - 4096, 1024 * 1024));
     const msgs = await f.follower.scan(f.final, maxChunk);
     if (msgs.length === 0) {
-      if (f.final && !f.complete) {
+      if (f.final && !f.complete && f.follower.pendingBytes === 0) {
         f.complete = true;
         f.follower.state.complete = true;
         delete f.follower.state.lastError;

@@ -40,6 +40,8 @@ export interface PublishSettings {
   credentials: NatsCredentials;
   drainTimeoutMs: number;
   maxPending: number;
+  /** The publisher thread's nice value (0–19). */
+  nice: number;
 }
 
 /** A string made a NATS subject token: letters, digits, '_' and '-' kept, anything else '_'. */
@@ -80,6 +82,7 @@ export function publishSettings(config: DaqConfig, env: NodeJS.ProcessEnv = proc
     credentials: credentialsFrom(p, env),
     drainTimeoutMs: p.drain_timeout_ms,
     maxPending: p.max_pending,
+    nice: p.nice,
   };
 }
 

@@ -265,6 +265,14 @@ const publishSection: JsonSchema = {
       default: 64,
       description: 'Messages published and awaiting their JetStream acknowledgement at once.',
     },
+    nice: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 19,
+      default: 19,
+      description:
+        "The publisher thread's nice value: 19 (lowest priority) lets it use only CPU time the acquisition leaves, so publishing never slows acquiring; it catches up when the CPUs are free.",
+    },
   },
 };
 

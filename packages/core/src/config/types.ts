@@ -204,6 +204,7 @@ export interface PublishConfig {
   tls_key?: string;
   drain_timeout_ms: number;
   max_pending: number;
+  nice: number;
 }
 
 export interface DaqConfig {

@@ -1,9 +1,9 @@
-// Real nats-server processes for the publishing tests: JetStream with file storage in a
-// temporary directory, on loopback ports, alone or as a three-node cluster. Debian's
-// nats-server (installed by .ci/run); a machine without it fails these tests with that hint.
+// Real nats-server processes (for the publishing tests and benchmarks): JetStream with file
+// storage in a given directory, on loopback ports, alone or as a three-node cluster. Debian's
+// nats-server (installed by .ci/run); a machine without it gets an error that says so.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -30,6 +30,8 @@ export interface NatsServerOptions {
   token?: string;
   /** Cluster: this node's route port and the route ports of all nodes. */
   cluster?: { name: string; port: number; routes: number[] };
+  /** Run under SCHED_IDLE (chrt --idle 0), standing in for a server on another machine (benchmarks). */
+  idle?: boolean;
 }
 
 export class NatsServer {
@@ -39,6 +41,8 @@ export class NatsServer {
     readonly conf: string,
     readonly port: number,
     readonly name: string,
+    /** Runs under SCHED_IDLE. */
+    readonly idle = false,
   ) {}
 
   get url(): string {
@@ -61,7 +65,7 @@ export class NatsServer {
       );
     const conf = join(o.dir, 'nats.conf');
     writeFileSync(conf, `${lines.join('\n')}\n`);
-    const s = new NatsServer(conf, port, name);
+    const s = new NatsServer(conf, port, name, o.idle === true && existsSync('/usr/bin/chrt'));
     await s.spawn();
     return s;
   }
@@ -69,7 +73,9 @@ export class NatsServer {
   /** Starts (again) with the same configuration, port and store. */
   async spawn(): Promise<void> {
     if (this.child) throw new Error(`nats-server ${this.name} is running`);
-    const child = spawn('nats-server', ['-c', this.conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = this.idle
+      ? spawn('/usr/bin/chrt', ['--idle', '0', 'nats-server', '-c', this.conf], { stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn('nats-server', ['-c', this.conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     child.stderr!.setEncoding('utf8');
     const ready = new Promise<void>((resolve, reject) => {
