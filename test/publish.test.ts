@@ -7,6 +7,7 @@
 import t from 'tap';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, headers } from '@nats-io/transport-node';
@@ -15,7 +16,8 @@ import { loadConfig } from '@daq/core';
 import { main, startAcquisition, type Acquisition } from '@daq/broker';
 import { Collector, NatsCollector, listRuns } from '@daq/publish';
 import { NatsServer, freePort, natsServerVersion } from '@daq/publish/testing';
-import { COUNT_PLAN, assertSameRun, daq, publishConfig, readJson, writeText } from './helpers/publish.js';
+import { COUNT_PLAN, assertSameRun, daq, publishConfig, readJson, root, writeText } from './helpers/publish.js';
+import { serveInProcess } from './helpers/serve-in-process.js';
 import { captureIo } from './helpers/cli.js';
 import { until } from './helpers/runtime.js';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
@@ -107,6 +109,18 @@ t.test('three acquisition processes publish at once; the collector rebuilds each
   for (const h of hosts) t.match(io.stdout, new RegExp(`${h} +pubtest/${h}/plan-${h} +count +\\S+ +success +12 `), `${h} listed`);
   const listed = listRuns(out);
   t.equal(listed.length, 3);
+
+  // Every run's scalars in one table (examples/read-collected.mjs, shown in the README).
+  const polars = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const c = spawn(process.execPath, [join(root, 'examples/read-collected.mjs'), out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let o = '';
+    c.stdout.on('data', (d) => (o += d));
+    c.stderr.on('data', (d) => (o += d));
+    c.once('exit', (code) => resolve({ code, out: o }));
+  });
+  t.equal(polars.code, 0, polars.out);
+  t.match(polars.out, /^3 runs, \d+ readings/);
+  for (const h of hosts) t.match(polars.out, new RegExp(`│ ${h} +┆ mock +┆ 1 +┆ \\d+`), `polars groups ${h}'s readings`);
 
   // The collector keeps the frames' place: remote-files.json only when there are frames (none here).
   t.notOk(existsSync(join(out, 'pubtest/hostA/plan-hostA/remote-files.json')));
@@ -296,6 +310,32 @@ t.test('a stream that refuses a message (size limit): a clear error, the run una
   t.equal(rec.streams.scalars.dropped, 0);
   t.match(rec.publish, { state: 'refused', live: { complete: false } });
   t.match((await readJson(join(acq.dir, 'publish.json'))).lastError, /max_msg_size/);
+  await ns.stop();
+});
+
+t.test("daq serve: the publisher's state is in the daemon's status", async (t) => {
+  const ns = await server('serve');
+  const cfg = await writeText(
+    join(tmp, 'serve.toml'),
+    publishConfig({ dataDir: join(tmp, 'data-serve'), servers: [ns.url], host: 'hostS' }),
+  );
+  const d = await serveInProcess(cfg, { out: join(tmp, 'serve-session'), listen: '127.0.0.1:0' });
+  try {
+    let status: any;
+    await until(
+      async () => {
+        status = await (await fetch(`${d.url}api/status`)).json();
+        return status.acquisition?.publish?.state === 'connected' && status.acquisition.publish.acked > 0;
+      },
+      30_000,
+      'status with the publisher connected',
+    );
+    t.match(status.acquisition.publish, { state: 'connected', behindS: Number });
+    t.ok(status.acquisition.publish.acked > 0, `${status.acquisition.publish.acked} messages acknowledged`);
+  } finally {
+    t.equal(await d.stop(), 0, d.stderr());
+  }
+  t.match(d.stderr(), /published to DAQ as daq\.pubtest\.hostS\.serve-session\.\*: every file acknowledged/);
   await ns.stop();
 });
 

@@ -15,7 +15,7 @@ import { isLoopback, type ServerReady, type ServerWorkerOptions } from '@daq/ser
 import type { CliIo } from '../cli-io.js';
 import { entryUrl } from '../entry-points.js';
 import { loadCommandConfig } from './load-command-config.js';
-import { startAcquisition } from './run.js';
+import { publishSummary, startAcquisition } from './run.js';
 import { Daemon } from './daemon.js';
 import { waitForSignal } from './sim.js';
 
@@ -139,11 +139,13 @@ export async function serveCommand(file: string | undefined, options: ServeOptio
   if (worker.threadId !== -1) await worker.terminate();
   api.port1.close();
   events.port1.close();
-  const record = await acq.stop(code === 0 ? 'completed' : 'failed', code === 0 ? undefined : 'the server could not listen');
+  // serve.json before the acquisition stops, so the publisher's last pass takes it too.
   await writeFile(
     join(acq.dir, 'serve.json'),
     `${JSON.stringify({ format: 'daq-serve/1', ...daemon.summary(), daemon: daemon.counts }, null, 2)}\n`,
   );
+  const record = await acq.stop(code === 0 ? 'completed' : 'failed', code === 0 ? undefined : 'the server could not listen');
+  for (const l of publishSummary(record)) io.err(`${l}\n`);
   io.err(`daq serve: stopped; ${daemon.summary().history.length} plan runs; run.json in ${acq.dir} (${record.status})\n`);
   return code;
 }
