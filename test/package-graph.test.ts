@@ -30,6 +30,9 @@ const ALLOWED: Record<string, Record<string, string | undefined>> = {
     // and plan bodies from requests parsed by the plan-file parser (as TOML).
     '@daq/server': 'src/commands/',
     'smol-toml': 'src/commands/',
+    // Publishing: the publisher's status type (its worker is started by entry point), and
+    // daq collect / daq runs, which use the collector in the command's own process.
+    '@daq/publish': undefined,
   },
   // The device clients V2 and V4 drivers share; never the simulators (DESIGN.md: a misread
   // protocol must not hide on both sides).
@@ -39,6 +42,9 @@ const ALLOWED: Record<string, Record<string, string | undefined>> = {
   sim: { '@daq/core': undefined, koffi: undefined },
   // Experiments: plans, the RunEngine, event-model documents (validated with ajv), event tables (Arrow).
   plans: { '@daq/core': undefined, ajv: undefined, 'apache-arrow': undefined, 'smol-toml': undefined },
+  // Publishing (issue 19): the NATS client in the publisher's worker thread and in daq collect;
+  // never the broker, a driver or a ring: it reads the run directory's files only.
+  publish: { '@daq/core': undefined, '@nats-io/transport-node': undefined, '@nats-io/jetstream': undefined },
   // The daemon's server worker: Fastify and its plugins, the stream encoding (Arrow), Comlink to
   // the main thread; never the broker or a driver (DESIGN.md: the broker alone owns hardware).
   server: {

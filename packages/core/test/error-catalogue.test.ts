@@ -6,7 +6,15 @@ import t from 'tap';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DaqError, ERROR_CATALOGUE, ErrorCodes, deserializeDaqError, errorCatalogueMarkdown, type ErrorCode } from '@daq/core';
+import {
+  DaqError,
+  ERROR_CATALOGUE,
+  ErrorCodes,
+  PUBLISH_ENV,
+  deserializeDaqError,
+  errorCatalogueMarkdown,
+  type ErrorCode,
+} from '@daq/core';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -21,11 +29,13 @@ async function sources(dir: string): Promise<string[]> {
 }
 
 const raised = new Map<string, string[]>();
+/** Quoted names that look like codes but are environment variables (DAQ_NATS_TOKEN, …). */
+const ENVIRONMENT = new Set<string>(Object.values(PUBLISH_ENV));
 for (const pkg of await readdir(join(root, 'packages'))) {
   for (const file of await sources(join(root, 'packages', pkg, 'src')).catch(() => [])) {
     if (file.endsWith('error-catalogue.ts') || file.endsWith('errors.ts')) continue;
     for (const m of (await readFile(file, 'utf8')).matchAll(/'(DAQ_[A-Z_]+)'/g))
-      raised.set(m[1]!, [...(raised.get(m[1]!) ?? []), file.slice(root.length)]);
+      if (!ENVIRONMENT.has(m[1]!)) raised.set(m[1]!, [...(raised.get(m[1]!) ?? []), file.slice(root.length)]);
   }
 }
 

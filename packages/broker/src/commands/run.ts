@@ -176,8 +176,11 @@ export async function runCommand(file: string | undefined, options: RunCommandOp
 
   let acq: Acquisition | undefined;
   const sig = signals(() => {
-    io.err('daq run: second interrupt: terminating the workers now\n');
+    io.err(
+      `daq run: second interrupt: terminating the workers now${acq?.publisher ? '; what is not published yet is left for the next daq (publish.json)' : ''}\n`,
+    );
     void acq?.runtime.kill();
+    void acq?.publisher?.close();
   });
   try {
     try {
@@ -199,8 +202,8 @@ export async function runCommand(file: string | undefined, options: RunCommandOp
         ? new cliProgress.SingleBar(
             {
               format: options.durationS
-                ? '{bar} {percentage}% | {elapsed}s | {rows} rows | {rate} rows/s | stored {stored} | dropped {dropped}'
-                : '{elapsed}s | {rows} rows | {rate} rows/s | stored {stored} | dropped {dropped}',
+                ? '{bar} {percentage}% | {elapsed}s | {rows} rows | {rate} rows/s | stored {stored} | dropped {dropped}{pub}'
+                : '{elapsed}s | {rows} rows | {rate} rows/s | stored {stored} | dropped {dropped}{pub}',
               stream: process.stderr,
               hideCursor: true,
             },
@@ -218,10 +221,11 @@ export async function runCommand(file: string | undefined, options: RunCommandOp
           rate: Math.round(p.rate),
           stored: p.stored,
           dropped: p.dropped,
+          pub: publishLine(p.publish).replace(/^; /, ' | '),
         });
       } else if (mode === 'lines') io.err(`${line(p)}\n`);
     };
-    bar?.start(options.durationS ?? 1, 0, { elapsed: 0, rows: 0, rate: 0, stored: 0, dropped: 0 });
+    bar?.start(options.durationS ?? 1, 0, { elapsed: 0, rows: 0, rate: 0, stored: 0, dropped: 0, pub: '' });
     const ticker = setInterval(show, mode === 'bar' ? 250 : (options.progressEveryS ?? 5) * 1000);
 
     let timer: NodeJS.Timeout | undefined;

@@ -87,6 +87,16 @@ export function semanticChecks(
         at(pub.tls_cert === undefined ? 'tls_key' : 'tls_cert'),
         'tls_cert and tls_key go together (a client certificate and its private key)',
       );
+    for (const [key, env] of [
+      ['token', 'DAQ_NATS_TOKEN'],
+      ['password', 'DAQ_NATS_PASSWORD'],
+      ['nkey_seed', 'DAQ_NATS_NKEY_SEED'],
+    ] as const)
+      if (pub[key] !== undefined)
+        warning(
+          at(key),
+          `a secret in the configuration file: prefer the environment (${env}), which overrides it; run.json shows it as (redacted)`,
+        );
     if (pub.nkey_seed !== undefined && !/^SU[A-Z2-7]{50,}$/.test(pub.nkey_seed))
       error(at('nkey_seed'), 'not an NKey user seed (it starts with SU, as printed by `nk -gen user`)');
   }

@@ -28,6 +28,8 @@ export interface NatsServerOptions {
   name?: string;
   port?: number;
   token?: string;
+  /** Anything else for the configuration file, e.g. an authorization or tls block. */
+  extra?: string;
   /** Cluster: this node's route port and the route ports of all nodes. */
   cluster?: { name: string; port: number; routes: number[] };
   /** Run under SCHED_IDLE (chrt --idle 0), standing in for a server on another machine (benchmarks). */
@@ -59,6 +61,7 @@ export class NatsServer {
       `jetstream { store_dir: "${join(o.dir, 'js')}", max_memory_store: 64MB, max_file_store: 2GB }`,
     ];
     if (o.token) lines.push(`authorization { token: "${o.token}" }`);
+    if (o.extra) lines.push(o.extra);
     if (o.cluster)
       lines.push(
         `cluster { name: ${o.cluster.name}, listen: 127.0.0.1:${o.cluster.port}, routes: [${o.cluster.routes.map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}] }`,
