@@ -6,8 +6,14 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { tableFromIPC } from 'apache-arrow';
 import type { Test } from 'tap';
+import { loadConfig } from '@daq/core';
+import { startAcquisition, type Acquisition } from '@daq/broker';
+import { Collector, NatsCollector } from '@daq/publish';
+import { NatsServer, natsServerVersion } from '@daq/publish/testing';
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -119,4 +125,48 @@ export async function assertSameRun(t: Test, local: string, collected: string, w
   }
   for (const f of files.filter((f) => f.endsWith('.arrows')))
     t.equal(await arrowRowCount(join(collected, f)), await arrowRowCount(join(local, f)), `${what}: ${f} has the same rows`);
+}
+
+/**
+ * A test file's bench: a temporary directory, nats-servers started in it (killed at the end),
+ * a collector run in this process, and acquisitions in this process.
+ */
+export async function publishBench(t: Test, name: string) {
+  const tmp = await mkdtemp(join(tmpdir(), `daq-${name}-`));
+  t.teardown(() => rm(tmp, { recursive: true, force: true }));
+  t.ok(natsServerVersion(), 'nats-server is installed (apt-get install nats-server; .ci/run installs it)');
+  const servers: NatsServer[] = [];
+  t.teardown(async () => {
+    for (const s of servers) await s.kill();
+  });
+  return {
+    tmp,
+    async server(dir: string, o: { token?: string; port?: number; extra?: string } = {}): Promise<NatsServer> {
+      const s = await NatsServer.start({ dir: join(tmp, dir), ...o });
+      servers.push(s);
+      return s;
+    },
+    /** Collects everything in the stream into `out` in this process; returns the counts. */
+    async collect(url: string, out: string, durable = 'test', env: { token?: string } = {}) {
+      const transport = new NatsCollector({
+        servers: [url],
+        credentials: env.token ? { token: env.token } : {},
+        name: 'test collector',
+        stream: 'DAQ',
+        durable,
+        filter: 'daq.>',
+      });
+      await transport.connect();
+      try {
+        return await new Collector({ transport, out, idleExitMs: 1500 }).run(new AbortController().signal);
+      } finally {
+        await transport.close();
+      }
+    },
+    /** An acquisition in this process, into `<dir>/<name>` (default the test's directory). */
+    async acquire(run: string, toml: string, dir = tmp): Promise<Acquisition> {
+      const cfg = await writeText(join(tmp, `${run}.toml`), toml);
+      return startAcquisition(await loadConfig(cfg), { out: join(dir, run) });
+    },
+  };
 }

@@ -38,6 +38,9 @@ export interface PublishState {
 
 type Mode = 'lines' | 'ipc' | 'whole' | 'json' | 'frames' | 'skip';
 
+/** While a run lasts, a JSON file that changes is published at most this often. */
+export const JSON_INTERVAL_MS = 5000;
+
 /** Per pass, at most this many bytes are read from one file (memory stays bounded). */
 const READ_LIMIT = 16 * 1024 * 1024;
 
@@ -245,6 +248,9 @@ export class RunFollower {
         const hash = createHash('sha1').update(bytes).digest('hex');
         const prev = this.state.snapshots[rel];
         if (prev?.hash === hash) continue;
+        // run.json is rewritten every second while a run lasts: a new version at most every
+        // JSON_INTERVAL_MS (versions are publishing times), and the last one at the end.
+        if (!final && prev && Date.now() - prev.version < JSON_INTERVAL_MS) continue;
         if (bytes.byteLength > 0 && !isJson(bytes)) continue; // mid-write by a non-atomic writer: next pass
         pendingBytes += bytes.byteLength;
         oldest = oldest === 0 ? at : Math.min(oldest, at);

@@ -28,6 +28,29 @@ export interface NatsOptions {
   connectTimeoutMs?: number;
 }
 
+/**
+ * Connects and runs `setup` with JetStream's manager; on any failure the connection is closed
+ * again and the error says what to do (connectError unless setup threw a DaqError of its own).
+ */
+async function openJetStream(
+  o: NatsOptions,
+  setup: (jsm: JetStreamManager, nc: NatsConnection) => Promise<void>,
+): Promise<NatsConnection> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect(connectionOptions(o));
+  } catch (e) {
+    throw connectError(e, o);
+  }
+  try {
+    await setup(await jetstreamManager(nc, { timeout: 5000 }), nc);
+    return nc;
+  } catch (e) {
+    await nc.close().catch(() => undefined);
+    throw e instanceof DaqError ? e : connectError(e, o);
+  }
+}
+
 /** JetStream's error code for a stream that does not exist. */
 const STREAM_NOT_FOUND = 10059;
 
@@ -130,19 +153,7 @@ export class NatsPublisher implements PublishTransport {
   }
 
   async connect(): Promise<void> {
-    let nc: NatsConnection;
-    try {
-      nc = await connect(connectionOptions(this.o));
-    } catch (e) {
-      throw connectError(e, this.o);
-    }
-    try {
-      const jsm = await jetstreamManager(nc, { timeout: 5000 });
-      await ensureStream(jsm, this.o);
-    } catch (e) {
-      await nc.close().catch(() => undefined);
-      throw e instanceof DaqError ? e : connectError(e, this.o);
-    }
+    const nc = await openJetStream(this.o, (jsm) => ensureStream(jsm, this.o));
     this.nc = nc;
     this.js = jetstream(nc, { timeout: 5000 });
     void (async () => {
@@ -224,14 +235,7 @@ export class NatsCollector implements CollectTransport {
   constructor(private readonly o: NatsOptions & { stream: string; durable: string; filter: string }) {}
 
   async connect(): Promise<void> {
-    let nc: NatsConnection;
-    try {
-      nc = await connect(connectionOptions(this.o));
-    } catch (e) {
-      throw connectError(e, this.o);
-    }
-    try {
-      const jsm = await jetstreamManager(nc, { timeout: 5000 });
+    this.nc = await openJetStream(this.o, async (jsm, nc) => {
       try {
         await jsm.streams.info(this.o.stream);
       } catch (e) {
@@ -257,11 +261,7 @@ export class NatsCollector implements CollectTransport {
         });
       }
       this.consumer = await jetstream(nc, { timeout: 5000 }).consumers.get(this.o.stream, this.o.durable);
-    } catch (e) {
-      await nc.close().catch(() => undefined);
-      throw e instanceof DaqError ? e : connectError(e, this.o);
-    }
-    this.nc = nc;
+    });
   }
 
   async fetch(max: number, waitMs: number): Promise<InMessage[]> {

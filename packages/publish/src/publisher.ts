@@ -82,6 +82,8 @@ export class Publisher {
   private wake: (() => void) | undefined;
   private finishWaiters: (() => void)[] = [];
   private lastDiscovery = 0;
+  /** Runs under data_dir found complete: not looked at again. */
+  private settled = new Set<string>();
   private lastSave = 0;
 
   constructor(private readonly o: PublisherOptions) {
@@ -263,8 +265,9 @@ export class Publisher {
     const live = this.live ? this.live.follower.dir : undefined;
     for (const n of names) {
       const dir = resolve(join(dataDir, n));
-      if (dir === live || this.catchUp.has(dir)) continue;
+      if (dir === live || this.catchUp.has(dir) || this.settled.has(dir)) continue;
       const s = RunFollower.load(dir);
+      if (s?.complete) this.settled.add(dir); // published: not read again
       if (!s || s.complete || s.prefix !== this.o.settings.prefix || s.stream !== this.o.settings.stream) continue;
       if (s.pid !== process.pid && alive(s.pid)) continue;
       this.catchUp.set(dir, this.followed(dir, true));

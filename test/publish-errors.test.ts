@@ -1,0 +1,279 @@
+// Publishing when things go wrong, against real nats-server processes on loopback: wrong
+// credentials, no server, a stream that refuses a message; each with a clear error and the
+// acquisition untouched, and a later daq catching the runs up. Also every way to
+// authenticate (user/password, nkey, mutual TLS), the daemon's status and the configuration's
+// checks.
+
+import t from 'tap';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { createUser } from '@nats-io/nkeys';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { freePort } from '@daq/publish/testing';
+import { assertSameRun, publishBench, publishConfig, readJson, writeText } from './helpers/publish.js';
+import { serveInProcess } from './helpers/serve-in-process.js';
+import { until } from './helpers/runtime.js';
+import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
+
+const before = handleSnapshot();
+const { tmp, server, collect, acquire } = await publishBench(t, 'publish-errors');
+
+t.test('wrong credentials, then no server: the run is unaffected, and a later daq catches both up', async (t) => {
+  const port = await freePort();
+  const dataDir = join(tmp, 'data-errors');
+  const secret = 'wrong-token-9f3e1';
+  const ns = await server('auth', { token: 'right-token-71c2', port });
+  const bad = await acquire(
+    'errors-auth',
+    publishConfig({ dataDir, servers: [ns.url], host: 'hostE', drainMs: 1000, extra: `token = "${secret}"` }),
+    dataDir,
+  );
+  await until(() => bad.progress().publish?.state === 'auth-failed', 30_000, 'the refusal');
+  const p = bad.progress();
+  t.match(p.publish!.error, { code: 'DAQ_PUBLISH_AUTH', message: /refused the credentials.*DAQ_NATS_/ });
+  await until(() => bad.progress().stored > 100, 30_000, 'rows');
+  const rec = await bad.stop('completed');
+  t.equal(rec.status, 'completed', 'the run completes');
+  t.equal(rec.streams.scalars.dropped, 0);
+  t.match(rec.publish, { state: 'auth-failed', live: { complete: false } });
+  const text = await readFile(join(bad.dir, 'run.json'), 'utf8');
+  t.notOk(text.includes(secret), 'the token is not in run.json');
+  t.match(JSON.parse(text).config.application.publish.token, '(redacted)');
+  t.match(await readJson(join(bad.dir, 'publish.json')), { complete: false });
+  await ns.stop();
+
+  // No server at all: the run goes on, says so, and daq exits within the drain timeout.
+  const gone = await acquire(
+    'errors-gone',
+    publishConfig({ dataDir, servers: [`nats://127.0.0.1:${port}`], host: 'hostE', drainMs: 1000 }),
+    dataDir,
+  );
+  await until(() => gone.progress().publish?.state === 'unreachable', 30_000, 'unreachable');
+  t.match(gone.progress().publish!.error, {
+    code: 'DAQ_PUBLISH_UNREACHABLE',
+    message: /cannot reach the NATS server nats:\/\/127\.0\.0\.1:\d+/,
+  });
+  await until(() => gone.progress().stored > 100, 30_000, 'rows');
+  const t0 = Date.now();
+  const rec2 = await gone.stop('completed');
+  t.ok(Date.now() - t0 < 15_000, `stopped in ${Date.now() - t0} ms despite the missing server`);
+  t.equal(rec2.status, 'completed');
+  t.equal(rec2.streams.scalars.dropped, 0);
+  t.match(rec2.publish, { state: 'unreachable', live: { complete: false } });
+
+  // The server is back (with the right token, from the environment): the next daq with this
+  // data_dir publishes its own run and catches the two earlier ones up.
+  const back = await server('auth2', { token: 'right-token-71c2', port });
+  process.env.DAQ_NATS_TOKEN = 'right-token-71c2';
+  try {
+    const next = await acquire(
+      'errors-next',
+      publishConfig({ dataDir, servers: [back.url], host: 'hostE', extra: `token = "${secret}"` }),
+      dataDir,
+    );
+    await until(
+      async () =>
+        (await readJson(join(bad.dir, 'publish.json')))?.complete === true &&
+        (await readJson(join(gone.dir, 'publish.json')))?.complete === true,
+      60_000,
+      'the earlier runs caught up',
+    );
+    t.equal(next.progress().publish?.state, 'connected');
+    t.ok(next.progress().publish!.pendingBytes >= 0);
+    const r3 = await next.stop('completed');
+    t.match(r3.publish, { live: { complete: true }, catchUp: { completed: 2 } });
+    const out = join(tmp, 'collected-errors');
+    await collect(back.url, out, 'test', { token: 'right-token-71c2' });
+    // Caught-up runs: every file as on disk now (run.json included: it was final when published).
+    await assertSameRun(t, bad.dir, join(out, 'pubtest/hostE/errors-auth'), 'a run caught up after wrong credentials');
+    await assertSameRun(t, gone.dir, join(out, 'pubtest/hostE/errors-gone'), 'a run caught up after no server');
+  } finally {
+    delete process.env.DAQ_NATS_TOKEN;
+  }
+  await back.stop();
+});
+
+t.test('user/password, nkey and TLS with a client certificate authenticate', async (t) => {
+  const kp = createUser();
+  const seed = new TextDecoder().decode(kp.getSeed());
+  const pki = join(tmp, 'pki');
+  await mkdir(pki);
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: pki, stdio: 'pipe' });
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=daq test CA',
+  );
+  for (const who of ['server', 'client']) {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=${who}`);
+    await writeFile(
+      join(pki, `${who}.ext`),
+      who === 'server' ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' : 'extendedKeyUsage=clientAuth\n',
+    );
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${who}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${who}.pem`,
+      '-days',
+      '1',
+      '-extfile',
+      `${who}.ext`,
+    );
+  }
+  const cases: { name: string; server: { token?: string; extra?: string }; extra: string; env?: Record<string, string> }[] = [
+    {
+      name: 'user/password (password from the environment)',
+      server: { extra: 'authorization { users: [ { user: "daq", password: "pw-5b7d9e" } ] }' },
+      extra: 'user = "daq"',
+      env: { DAQ_NATS_PASSWORD: 'pw-5b7d9e' },
+    },
+    {
+      name: 'nkey',
+      server: { extra: `authorization { users: [ { nkey: "${kp.getPublicKey()}" } ] }` },
+      extra: `nkey_seed = "${seed}"`,
+    },
+    {
+      name: 'TLS, verified both ways',
+      server: {
+        extra: `tls { cert_file: "${pki}/server.pem", key_file: "${pki}/server.key", ca_file: "${pki}/ca.pem", verify: true }`,
+      },
+      extra: `tls_ca = "${pki}/ca.pem"\ntls_cert = "${pki}/client.pem"\ntls_key = "${pki}/client.key"`,
+    },
+  ];
+  for (const c of cases) {
+    const ns = await server(`auth-${c.name.split(' ')[0]!.replace(/\W/g, '')}`, c.server);
+    for (const [k, v] of Object.entries(c.env ?? {})) process.env[k] = v;
+    try {
+      const t0 = Date.now();
+      const name = `auth-run-${cases.indexOf(c)}`;
+      const acq = await acquire(
+        name,
+        publishConfig({ dataDir: join(tmp, 'data-auth'), servers: [ns.url], host: 'hostT', extra: c.extra }),
+      );
+      await until(() => (acq.progress().publish?.acked ?? 0) > 0, 30_000, `${c.name}: acknowledgements`);
+      const rec = await acq.stop('completed');
+      t.match(rec.publish, { state: 'connected', live: { complete: true } }, `${c.name}: published (${Date.now() - t0} ms)`);
+      const text = await readFile(join(acq.dir, 'run.json'), 'utf8');
+      t.notOk(text.includes(seed) || text.includes('pw-5b7d9e'), `${c.name}: no secret in run.json`);
+    } finally {
+      for (const k of Object.keys(c.env ?? {})) delete process.env[k];
+      await ns.stop();
+    }
+  }
+  // Without the client certificate the TLS server refuses: said, and the run is unaffected.
+  const strict = await server('auth-tls-strict', { extra: cases[2]!.server.extra });
+  const acq = await acquire(
+    'auth-run-nocert',
+    publishConfig({
+      dataDir: join(tmp, 'data-auth'),
+      servers: [strict.url],
+      host: 'hostT',
+      drainMs: 500,
+      extra: `tls_ca = "${pki}/ca.pem"`,
+    }),
+  );
+  await until(() => acq.progress().publish?.error !== undefined, 30_000, 'the refusal');
+  t.match(acq.progress().publish!.error, { code: /DAQ_PUBLISH_(UNREACHABLE|AUTH)/ });
+  const rec = await acq.stop('completed');
+  t.equal(rec.status, 'completed');
+  t.equal(rec.streams.scalars.dropped, 0);
+  await strict.stop();
+});
+
+t.test('a stream that refuses a message (size limit): a clear error, the run unaffected', async (t) => {
+  const ns = await server('limit');
+  const nc = await connect({ servers: ns.url });
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: 'DAQ', subjects: ['daq.>'], storage: StorageType.File, max_msg_size: 300 });
+  await nc.close();
+  const acq = await acquire(
+    'limit-run',
+    publishConfig({ dataDir: join(tmp, 'data-limit'), servers: [ns.url], host: 'hostL', drainMs: 1000 }),
+  );
+  await until(() => acq.progress().publish?.state === 'refused', 30_000, 'the refusal');
+  const p = acq.progress().publish!;
+  t.match(p.error, { code: 'DAQ_PUBLISH_REFUSED', message: /stream DAQ refused .* bytes.*max_msg_size/ });
+  await until(() => acq.progress().stored > 100, 30_000, 'rows');
+  const rec = await acq.stop('completed');
+  t.equal(rec.status, 'completed');
+  t.equal(rec.streams.scalars.dropped, 0);
+  t.match(rec.publish, { state: 'refused', live: { complete: false } });
+  t.match((await readJson(join(acq.dir, 'publish.json'))).lastError, /max_msg_size/);
+  await ns.stop();
+});
+
+t.test("daq serve: the publisher's state is in the daemon's status", async (t) => {
+  const ns = await server('serve');
+  const cfg = await writeText(
+    join(tmp, 'serve.toml'),
+    publishConfig({ dataDir: join(tmp, 'data-serve'), servers: [ns.url], host: 'hostS' }),
+  );
+  const d = await serveInProcess(cfg, { out: join(tmp, 'serve-session'), listen: '127.0.0.1:0' });
+  try {
+    let status: any;
+    await until(
+      async () => {
+        status = await (await fetch(`${d.url}api/status`)).json();
+        return status.acquisition?.publish?.state === 'connected' && status.acquisition.publish.acked > 0;
+      },
+      30_000,
+      'status with the publisher connected',
+    );
+    t.match(status.acquisition.publish, { state: 'connected', behindS: Number });
+    t.ok(status.acquisition.publish.acked > 0, `${status.acquisition.publish.acked} messages acknowledged`);
+  } finally {
+    t.equal(await d.stop(), 0, d.stderr());
+  }
+  t.match(d.stderr(), /published to DAQ as daq\.pubtest\.hostS\.serve-session\.\*: every file acknowledged/);
+  await ns.stop();
+});
+
+t.test('configuration: credentials are checked, and secrets never reach run.json', async (t) => {
+  const { validateConfigText } = await import('@daq/core');
+  const base = publishConfig({ dataDir: join(tmp, 'x'), servers: ['nats://127.0.0.1:4222'], host: 'h' });
+  const bad = (extra: string) => validateConfigText(base.replace('drain_timeout_ms', `${extra}\ndrain_timeout_ms`), 'x.toml');
+  const errors = (r: ReturnType<typeof validateConfigText>) => r.diagnostics.filter((d) => d.severity === 'error');
+  const msgs = (r: ReturnType<typeof validateConfigText>) =>
+    errors(r)
+      .map((e) => `${e.path}: ${e.message}`)
+      .join('\n');
+  t.match(msgs(bad('user = "u"')), /user is set without a password/);
+  t.match(msgs(bad('password = "p"')), /password is set without a user/);
+  t.match(msgs(bad('token = "t"\nuser = "u"\npassword = "p"')), /only one authentication method/);
+  t.match(msgs(bad('tls_cert = "c.pem"')), /tls_cert and tls_key go together/);
+  t.match(msgs(bad('nkey_seed = "nope"')), /not an NKey user seed/);
+  t.match(msgs(bad('servers2 = 1')), /servers2/);
+  const fine = bad('user = "u"\npassword = "p"');
+  t.equal(errors(fine).length, 0, 'user and password are fine');
+  t.match(
+    fine.diagnostics.find((d) => d.severity === 'warning' && d.path.endsWith('password'))?.message,
+    /a secret in the configuration file: prefer the environment \(DAQ_NATS_PASSWORD\)/,
+    'with a warning that the password is in the file',
+  );
+  const noServer = validateConfigText(base.replace(/servers = .*\n/, ''), 'x.toml');
+  t.match(msgs(noServer), /servers/);
+});
+
+t.test('no leaks', async (t) => {
+  await assertNoNewHandles(t, before);
+});
