@@ -12,13 +12,15 @@ import { createUser } from '@nats-io/nkeys';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { freePort } from '@daq/publish/testing';
-import { assertSameRun, publishBench, publishConfig, readJson, writeText } from './helpers/publish.js';
+import puppeteer from 'puppeteer-core';
+import { assertSameRun, publishBench, publishConfig, readJson, root, writeText } from './helpers/publish.js';
 import { serveInProcess } from './helpers/serve-in-process.js';
 import { until } from './helpers/runtime.js';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
 
 const before = handleSnapshot();
 const { tmp, server, collect, acquire } = await publishBench(t, 'publish-errors');
+const SHOTS = join(root, '.tap/screenshots/publish');
 
 t.test('wrong credentials, then no server: the run is unaffected, and a later daq catches both up', async (t) => {
   const port = await freePort();
@@ -226,7 +228,7 @@ t.test("daq serve: the publisher's state is in the daemon's status", async (t) =
   const ns = await server('serve');
   const cfg = await writeText(
     join(tmp, 'serve.toml'),
-    publishConfig({ dataDir: join(tmp, 'data-serve'), servers: [ns.url], host: 'hostS' }),
+    publishConfig({ dataDir: join(tmp, 'data-serve'), servers: [ns.url], host: 'hostS', drainMs: 1000 }),
   );
   const d = await serveInProcess(cfg, { out: join(tmp, 'serve-session'), listen: '127.0.0.1:0' });
   try {
@@ -241,11 +243,51 @@ t.test("daq serve: the publisher's state is in the daemon's status", async (t) =
     );
     t.match(status.acquisition.publish, { state: 'connected', behindS: Number });
     t.ok(status.acquisition.publish.acked > 0, `${status.acquisition.publish.acked} messages acknowledged`);
+
+    // The page's header says it too, in a real browser; and when the server goes away.
+    const browser = await puppeteer.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.setViewport({ width: 1280, height: 800 });
+      await page.goto(d.url);
+      const publishText = () =>
+        page.$eval('[data-testid=publish]', (e) => ({
+          text: e.textContent ?? '',
+          hidden: (e as HTMLElement).hidden,
+          title: (e as HTMLElement).title,
+        }));
+      await until(
+        async () => /^published \d+ · lag \d+\.\d s$/.test((await publishText()).text),
+        30_000,
+        'the header shows the publisher',
+      );
+      t.match(await publishText(), { hidden: false, title: /bytes waiting on disk/ });
+      await mkdir(SHOTS, { recursive: true });
+      await page.screenshot({ path: join(SHOTS, 'header-published.png') });
+      await ns.kill();
+      await until(
+        async () => /^publish UNREACHABLE$/.test((await publishText()).text),
+        30_000,
+        'the header shows the server gone',
+      );
+      t.match((await publishText()).title, /not publishing now: .*nothing is lost/);
+      await page.screenshot({ path: join(SHOTS, 'header-unreachable.png') });
+      t.comment(`screenshots in ${SHOTS}`);
+    } finally {
+      await browser.close();
+    }
   } finally {
     t.equal(await d.stop(), 0, d.stderr());
   }
-  t.match(d.stderr(), /published to DAQ as daq\.pubtest\.hostS\.serve-session\.\*: every file acknowledged/);
-  await ns.stop();
+  t.match(
+    d.stderr(),
+    /published to DAQ as daq\.pubtest\.hostS\.serve-session\.\*: NOT complete \(unreachable/,
+    'the server went away: said at the end',
+  );
 });
 
 t.test('configuration: credentials are checked, and secrets never reach run.json', async (t) => {

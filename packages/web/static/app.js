@@ -218,6 +218,7 @@ function applyStatus(s) {
       ? `dropped (counted, never silent): ${p.total}`
       : `dropped (counted, never silent): ${p.rows} rows on the way to disk, ${p.frames} camera frames` +
         (p.page !== undefined ? `, ${p.page} rows not sent to this page (it fell behind)` : '');
+  applyPublish(s.acquisition?.publish);
   const clients = Array.isArray(s.clients) ? s.clients.length : typeof s.clients === 'number' ? s.clients : undefined;
   setText($('clients'), clients === undefined ? '' : `${clients} client${clients === 1 ? '' : 's'}`);
   instruments.applyStatus(s);
@@ -234,6 +235,30 @@ function applyStatus(s) {
     }
   }
   if ('run' in s) queue.applyRun(s.run);
+}
+
+/**
+ * The publisher ([application.publish]) in the header: `published 1234 · lag 0.2 s` while it
+ * keeps up, its state in warning colours when the server is away or refuses; the error and
+ * the bytes waiting on disk in the tooltip. Hidden when the session does not publish.
+ */
+function applyPublish(p) {
+  const el = $('publish');
+  el.hidden = !p;
+  if (!p) return;
+  el.dataset.state = p.state ?? '';
+  const ok = p.state === 'connected';
+  el.classList.toggle('warn-text', !ok);
+  el.replaceChildren(
+    ok ? 'published ' : 'publish ',
+    h('b', {}, ok ? String(p.acked ?? 0) : String(p.state ?? '?').toUpperCase()),
+    ok && p.lagS !== undefined ? ` · lag ${Number(p.lagS).toFixed(1)} s` : '',
+  );
+  el.title =
+    (ok ? 'runs published to NATS JetStream' : `not publishing now: ${p.error?.message ?? p.state}`) +
+    `; ${p.pendingBytes ?? 0} bytes waiting on disk` +
+    (p.behindS ? `, ${Number(p.behindS).toFixed(0)} s behind` : '') +
+    ' (nothing is lost: the run directory is the source of truth)';
 }
 
 /** Asks the daemon for what a status does not carry (coalesced). */
