@@ -157,7 +157,10 @@ poll_hz = 20
     await until(async () => (await instrument(acq, 'pm')).pollErrors >= 1, 10_000, 'the first pm poll error');
     const first = await instrument(acq, 'pm');
     t.equal(first.error?.code, 'DAQ_PORT_ERROR', `the poll in the lease failed: ${first.error?.message}`);
-    t.match(first.error?.message, `on ${link} (held by v2:pm)`, 'naming the port and the holder');
+    // The status keeps the last error: on a loaded machine the next poll (a failed reopen, 200 ms
+    // later) may already have replaced the one from inside the lease.
+    if (first.pollErrors === 1) t.match(first.error?.message, `on ${link} (held by v2:pm)`, 'naming the port and the holder');
+    else t.match(first.error?.message, link, `naming the port (${first.pollErrors} errors by the time it was read)`);
     await until(async () => (await instrument(acq, 'pm')).pollErrors >= 3, 10_000, 'pm poll errors');
     await sleep(1000);
     const down = await instrument(acq, 'pm');

@@ -18,6 +18,7 @@ import { captureIo } from './helpers/cli.js';
 import { until } from './helpers/runtime.js';
 import { assertNoNewHandles, handleSnapshot } from './helpers/leaks.js';
 
+t.setTimeout(400_000);
 const before = handleSnapshot();
 const { tmp, server, collect, acquire } = await publishBench(t, 'publish');
 
@@ -155,7 +156,7 @@ t.test('the collector is killed and restarted: it resumes without duplicates', a
   await until(() => acq.progress().stored > 1500, 30_000, 'rows');
   await acq.stop('completed');
   const total = (await collect(ns.url, join(tmp, 'collected-whole'), 'whole')).received;
-  t.ok(total > 20, `${total} messages in the stream`);
+  t.ok(total > 8, `${total} messages in the stream`);
 
   const out = join(tmp, 'collected-killed');
   // One message per fetch, so the collector is still at work when it is killed.

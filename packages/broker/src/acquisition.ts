@@ -127,15 +127,11 @@ export class Acquisition {
       throw e;
     }
     const live = sims?.config ?? config;
-    // The publisher follows the run directory from its worker thread; it never holds the run up.
-    const settings = options.publish === false ? undefined : publishSettings(config);
-    const publisher = settings ? PublisherHandle.start(settings, { live: dir, dataDir: config.application.data_dir }) : undefined;
     let resources: SharedResources | undefined;
     try {
       resources = await SharedResources.create(live);
     } catch (e) {
       await sims?.close();
-      await publisher?.close();
       await writeJsonAtomic(dir, 'run.json', {
         format: 'daq-run/1',
         status: 'failed',
@@ -190,11 +186,13 @@ export class Acquisition {
     runtime.on('arrow', (m, subsystem) => bridge.pushArrow(subsystem, subsystem, m.bytes));
     const cameras = new CameraManager(live, { epochOffsetNs: runtime.clock.epochOffsetNs, dir });
     const acq = new Acquisition(dir, live, sims, resources, runtime, bridge, sink, cameras, loaded, shadow);
-    acq.publisher = publisher;
+    // The publisher follows the run directory from its worker thread; it never holds the run up.
+    const settings = options.publish === false ? undefined : publishSettings(config);
+    if (settings) acq.publisher = PublisherHandle.start(settings, { live: dir, dataDir: config.application.data_dir });
     runtime.on('crash', (c) => acq.crashes.push(c));
     bridge.start();
-    await acq.writeRecord();
     try {
+      await acq.writeRecord();
       const ready = await runtime.start();
       // Declare every series now, so the data file's dictionaries are complete from its first
       // flush; the first flush waits for this (rows of a subsystem started earlier are held).

@@ -6,8 +6,8 @@
 
 import { mkdirSync, existsSync, readFileSync } from 'node:fs';
 import { open, rename, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
-import { H_FILE, H_OFFSET, H_VERSION, parseSubject, safeRelativePath } from './protocol.js';
+import { dirname, join } from 'node:path';
+import { H_FILE, H_OFFSET, H_RUN, H_VERSION, parseSubject, safeRelativePath } from './protocol.js';
 import type { CollectTransport, InMessage } from './transport.js';
 
 export const COLLECT_STATE = '.collect.json';
@@ -40,6 +40,8 @@ export interface CollectorCounts {
 }
 
 interface RunState {
+  /** The publisher's random id of the run written here (Daq-Run). */
+  uid?: string;
   versions: Record<string, number>;
   dirty: boolean;
 }
@@ -51,6 +53,8 @@ export class Collector {
   private handles = new Map<string, { fh: FileHandle; used: number }>();
   private runs = new Map<string, RunState>();
   private tick = 0;
+  /** Directories where files were created or renamed in this batch. */
+  private newEntries = new Set<string>();
 
   constructor(private readonly o: CollectorOptions) {}
 
@@ -103,7 +107,17 @@ export class Collector {
     for (const m of msgs) {
       this.counts.received++;
       if (m.redelivered > 0) this.counts.redelivered++;
-      const why = await this.write(m, touched);
+      let why: string | undefined;
+      try {
+        why = await this.write(m, touched);
+      } catch (e) {
+        // What one message asks cannot be done (a file where a directory is, a name too long):
+        // refused, so it does not stop every other host's runs. Anything else (a full or
+        // read-only disk) stops the collector, unacknowledged, for someone to look at.
+        const code = (e as NodeJS.ErrnoException).code;
+        if (!['ENOTDIR', 'EISDIR', 'ENAMETOOLONG', 'EEXIST'].includes(code ?? '')) throw e;
+        why = `cannot write it: ${(e as Error).message}`;
+      }
       if (why) {
         this.counts.rejected++;
         this.o.log?.(`daq collect: refused message ${m.seq} on ${m.subject}: ${why}`);
@@ -113,9 +127,20 @@ export class Collector {
     for (const fh of touched) await fh.datasync();
     for (const [dir, st] of this.runs)
       if (st.dirty) {
-        await writeAtomic(dir, COLLECT_STATE, `${JSON.stringify({ versions: st.versions }, null, 2)}\n`);
+        await writeAtomic(dir, COLLECT_STATE, `${JSON.stringify({ uid: st.uid, versions: st.versions }, null, 2)}\n`);
+        this.newEntries.add(dir);
         st.dirty = false;
       }
+    // New files and renames are durable once their directory is synced too.
+    for (const dir of this.newEntries) {
+      const d = await open(dir, 'r');
+      try {
+        await d.sync();
+      } finally {
+        await d.close();
+      }
+    }
+    this.newEntries.clear();
     for (const m of done) m.ack();
     // Keep at most 64 files open: close those not written in the last few batches.
     if (this.handles.size > 64)
@@ -129,20 +154,46 @@ export class Collector {
   private runState(dir: string): RunState {
     let st = this.runs.get(dir);
     if (!st) {
-      mkdirSync(dir, { recursive: true });
-      let versions: Record<string, number> = {};
+      if (!existsSync(dir)) {
+        mkdirSync(dir, { recursive: true });
+        // The new run's directory (and its host's and lab's) must survive a power cut too.
+        for (let d = dirname(dir), n = 0; n < 3 && d.length >= this.o.out.length; d = dirname(d), n++) this.newEntries.add(d);
+      }
+      let saved: { uid?: string; versions?: Record<string, number> } = {};
       const p = join(dir, COLLECT_STATE);
       if (existsSync(p))
         try {
-          versions = (JSON.parse(readFileSync(p, 'utf8')) as { versions: Record<string, number> }).versions ?? {};
+          saved = JSON.parse(readFileSync(p, 'utf8')) as typeof saved;
         } catch {
-          versions = {};
+          saved = {};
         }
       this.counts.runs++;
-      st = { versions, dirty: false };
+      st = { ...(saved.uid ? { uid: saved.uid } : {}), versions: saved.versions ?? {}, dirty: false };
       this.runs.set(dir, st);
     }
     return st;
+  }
+
+  /**
+   * Where a run goes: <out>/<lab>/<host>/<run>, or <run>-<uid> when that place already holds
+   * another run of the same name (two runs from one host in directories of the same name).
+   */
+  private runDir(lab: string, host: string, run: string, uid: string | undefined): string {
+    const base = join(this.o.out, lab, host, run);
+    if (!uid || !/^[0-9a-f]{6,32}$/.test(uid)) return base;
+    const st = this.runState(base);
+    if (st.uid === undefined) {
+      st.uid = uid;
+      st.dirty = true;
+    }
+    if (st.uid === uid) return base;
+    const other = join(this.o.out, lab, host, `${run}-${uid}`);
+    const ot = this.runState(other);
+    if (ot.uid === undefined) {
+      ot.uid = uid;
+      ot.dirty = true;
+    }
+    return other;
   }
 
   /** Writes one message; returns why it was refused, or undefined. */
@@ -152,7 +203,7 @@ export class Collector {
     const file = m.headers.get(H_FILE);
     if (!file || !safeRelativePath(file))
       return `header ${H_FILE} ${JSON.stringify(file)} is not a relative path inside a run directory`;
-    const dir = join(this.o.out, s.lab, s.host, s.run);
+    const dir = this.runDir(s.lab, s.host, s.run, m.headers.get(H_RUN));
     if (s.kind === 'json') {
       const version = Number(m.headers.get(H_VERSION));
       if (!Number.isSafeInteger(version) || version < 0) return `header ${H_VERSION} is not a version number`;
@@ -164,6 +215,7 @@ export class Collector {
       const parts = file.split('/');
       if (parts.length > 1) mkdirSync(join(dir, ...parts.slice(0, -1)), { recursive: true });
       await writeAtomic(dir, file, m.payload);
+      this.newEntries.add(join(dir, ...file.split('/').slice(0, -1)));
       st.versions[file] = version;
       st.dirty = true;
       this.counts.written++;
@@ -178,7 +230,9 @@ export class Collector {
     if (!h) {
       const parts = file.split('/');
       if (parts.length > 1) mkdirSync(join(dir, ...parts.slice(0, -1)), { recursive: true });
-      h = { fh: await open(path, existsSync(path) ? 'r+' : 'w+'), used: this.tick };
+      const exists = existsSync(path);
+      h = { fh: await open(path, exists ? 'r+' : 'w+'), used: this.tick };
+      if (!exists) this.newEntries.add(join(dir, ...parts.slice(0, -1)));
       this.handles.set(path, h);
     }
     h.used = this.tick;

@@ -4,12 +4,12 @@
 // and the list of frame files (frames stay on the acquisition host). How far each file has
 // been acknowledged is kept in publish.json beside the run, so a restarted daq resumes there.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { open, readdir, rename, stat, writeFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { subjectToken } from '@daq/core';
-import { msgIdOf, subjectOf, type Kind, type OutMessage } from './protocol.js';
+import { msgIdOf, safeRelativePath, subjectOf, type Kind, type OutMessage } from './protocol.js';
 
 export const STATE_FILE = 'publish.json';
 /** The list of frame files, published in place of the frames themselves. */
@@ -18,8 +18,13 @@ export const REMOTE_FILES = 'remote-files.json';
 /** publish.json: how far a run has been published. */
 export interface PublishState {
   format: 'daq-publish/1';
-  /** The run's token in the subjects. */
+  /** The run's token in the subjects (its directory's name). */
   run: string;
+  /**
+   * A random id of this run, in every message id and in the Daq-Run header: two runs with the
+   * same directory name never deduplicate each other, and the collector keeps them apart.
+   */
+  uid: string;
   prefix: string;
   stream: string;
   /** The daq process publishing it now (another daq leaves it alone while it lives). */
@@ -28,6 +33,10 @@ export interface PublishState {
   files: Record<string, number>;
   /** Acknowledged version and content hash per JSON file. */
   snapshots: Record<string, { version: number; hash: string }>;
+  /** How each file is read (an Arrow file in the file format is published whole at the end). */
+  modes?: Record<string, string>;
+  /** Files not published because their names cannot travel (not a safe relative path). */
+  skipped?: string[];
   /** Every file acknowledged after the run ended. */
   complete: boolean;
   messages: number;
@@ -101,7 +110,7 @@ function bodyLength(meta: Uint8Array): number | undefined {
   return Number(v.getBigInt64(table + off, true));
 }
 
-async function listFiles(dir: string, rel = '', depth = 0): Promise<string[]> {
+async function listFiles(dir: string, rel = '', depth = 0, unsafe: string[] = []): Promise<string[]> {
   const out: string[] = [];
   let entries;
   try {
@@ -112,8 +121,11 @@ async function listFiles(dir: string, rel = '', depth = 0): Promise<string[]> {
   for (const e of entries) {
     if (e.name.startsWith('.')) continue;
     const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory() && depth < 3) out.push(...(await listFiles(dir, r, depth + 1)));
-    else if (e.isFile()) out.push(r);
+    if (e.isDirectory() && depth < 3) out.push(...(await listFiles(dir, r, depth + 1, unsafe)));
+    else if (e.isFile()) {
+      if (safeRelativePath(r)) out.push(r);
+      else unsafe.push(r); // the collector would refuse it: said in publish.json instead
+    }
   }
   return out.sort();
 }
@@ -157,6 +169,7 @@ export class RunFollower {
     this.state = RunFollower.load(dir) ?? {
       format: 'daq-publish/1',
       run: this.run,
+      uid: randomBytes(6).toString('hex'),
       prefix,
       stream,
       pid: process.pid,
@@ -169,29 +182,42 @@ export class RunFollower {
     };
     this.state.pid = process.pid;
     this.state.complete = false;
+    this.state.uid ??= randomBytes(6).toString('hex');
+    for (const [f, m] of Object.entries(this.state.modes ?? {})) this.modes.set(f, m as Mode);
   }
 
-  static load(dir: string): PublishState | undefined {
+  /** publish.json of a run: undefined when absent; 'unreadable' when damaged (published again from the start). */
+  static load(dir: string): PublishState | undefined;
+  static load(dir: string, orUnreadable: true): PublishState | 'unreadable' | undefined;
+  static load(dir: string, orUnreadable = false): PublishState | 'unreadable' | undefined {
     const p = join(dir, STATE_FILE);
     if (!existsSync(p)) return undefined;
     try {
       const s = JSON.parse(readFileSync(p, 'utf8')) as PublishState;
-      return s.format === 'daq-publish/1' ? s : undefined;
+      if (s.format === 'daq-publish/1') return s;
     } catch {
-      return undefined;
+      // fall through
     }
+    return orUnreadable ? 'unreadable' : undefined;
   }
 
-  /** Writes publish.json atomically. */
-  async save(): Promise<void> {
-    this.state.updatedAt = new Date().toISOString();
-    const tmp = join(this.dir, `.${STATE_FILE}.tmp`);
-    try {
-      await writeFile(tmp, `${JSON.stringify(this.state, null, 2)}\n`);
-      await rename(tmp, join(this.dir, STATE_FILE));
-    } catch {
-      await rm(tmp, { force: true }).catch(() => undefined);
-    }
+  private saving: Promise<void> = Promise.resolve();
+  private saves = 0;
+
+  /** Writes publish.json atomically; saves run one at a time, each through its own temporary file. */
+  save(): Promise<void> {
+    this.saving = this.saving.then(async () => {
+      this.state.updatedAt = new Date().toISOString();
+      this.state.modes = Object.fromEntries(this.modes);
+      const tmp = join(this.dir, `.${STATE_FILE}.${process.pid}.${++this.saves}.tmp`);
+      try {
+        await writeFile(tmp, `${JSON.stringify(this.state, null, 2)}\n`);
+        await rename(tmp, join(this.dir, STATE_FILE));
+      } catch {
+        await rm(tmp, { force: true }).catch(() => undefined);
+      }
+    });
+    return this.saving;
   }
 
   private msg(
@@ -208,7 +234,8 @@ export class RunFollower {
       file,
       position,
       payload,
-      msgId: msgIdOf(this.prefix, this.run, kind, file, position),
+      msgId: msgIdOf(this.prefix, this.run, this.state.uid, kind, file, position, payload.byteLength),
+      runUid: this.state.uid,
       flushedAt,
       commit,
     };
@@ -226,7 +253,10 @@ export class RunFollower {
     let oldest = 0;
     const frames: { file: string; bytes: number }[] = [];
     let framesAt = 0;
-    for (const rel of await listFiles(this.dir)) {
+    const unsafe: string[] = [];
+    const files = await listFiles(this.dir, '', 0, unsafe);
+    if (unsafe.length > 0) this.state.skipped = unsafe;
+    for (const rel of files) {
       let mode = this.modes.get(rel) ?? modeOf(rel);
       if (mode === 'skip') continue;
       const path = join(this.dir, rel);
@@ -251,7 +281,8 @@ export class RunFollower {
         // run.json is rewritten every second while a run lasts: a new version at most every
         // JSON_INTERVAL_MS (versions are publishing times), and the last one at the end.
         if (!final && prev && Date.now() - prev.version < JSON_INTERVAL_MS) continue;
-        if (bytes.byteLength > 0 && !isJson(bytes)) continue; // mid-write by a non-atomic writer: next pass
+        // Mid-write by a non-atomic writer: next pass; at the end, as it is (the copy equals the file).
+        if (!final && bytes.byteLength > 0 && !isJson(bytes)) continue;
         pendingBytes += bytes.byteLength;
         oldest = oldest === 0 ? at : Math.min(oldest, at);
         if (budget <= 0) continue;
@@ -264,8 +295,8 @@ export class RunFollower {
       if (st.size <= done) continue;
       if (mode === 'ipc' && done === 0) {
         const head = await readRange(path, 0, Math.min(6, st.size));
-        if (head.byteLength < 6) continue;
-        mode = head.toString('latin1') === 'ARROW1' ? 'whole' : 'ipc';
+        if (head.byteLength < 6 && !final) continue;
+        mode = head.toString('latin1') === 'ARROW1' || head.byteLength < 6 ? 'whole' : 'ipc';
         this.modes.set(rel, mode);
       }
       pendingBytes += st.size - done;
@@ -306,13 +337,24 @@ export class RunFollower {
           const nl = bytes.indexOf(0x0a, o);
           const line = bytes.subarray(o, nl + 1);
           const endAt = done + nl + 1;
-          out.push(this.msg('doc', rel, done + o, line, at, (s) => (s.files[rel] = Math.max(s.files[rel] ?? 0, endAt))));
+          const commit = (s: PublishState) => (s.files[rel] = Math.max(s.files[rel] ?? 0, endAt));
+          if (line.byteLength <= maxChunk) out.push(this.msg('doc', rel, done + o, line, at, commit));
+          else {
+            // A document larger than a message (a huge descriptor): its bytes as raw pieces;
+            // the file is whole at the collector, the document is not on the doc subject.
+            const parts = pieces(line, false, maxChunk);
+            parts.forEach(([a, b], i) =>
+              out.push(
+                this.msg('file', rel, done + o + a, line.subarray(a, b), at, i === parts.length - 1 ? commit : () => undefined),
+              ),
+            );
+          }
           o = nl + 1;
         }
       } else {
         const kind: Kind = mode === 'ipc' ? 'arrow' : 'file';
-        for (const [a, b] of pieces(bytes.subarray(0, usable), mode === 'ipc', maxChunk)) {
-          const endAt = done + b;
+        for (const [a, b, to] of pieces(bytes.subarray(0, usable), mode === 'ipc', maxChunk)) {
+          const endAt = done + to;
           out.push(
             this.msg(kind, rel, done + a, bytes.subarray(a, b), at, (s) => (s.files[rel] = Math.max(s.files[rel] ?? 0, endAt))),
           );
@@ -349,11 +391,16 @@ function isJson(b: Buffer): boolean {
 /**
  * Cuts `bytes` into pieces of at most `max` bytes: at IPC message boundaries when `ipc` (a
  * message larger than `max` is cut raw; the collector joins pieces by offset either way).
+ * Each piece comes with how far its acknowledgement lets the file's offset advance: to the
+ * last message boundary it reaches, so a file is never resumed from inside a message.
  */
-function pieces(bytes: Uint8Array, ipc: boolean, max: number): [number, number][] {
-  const out: [number, number][] = [];
+function pieces(bytes: Uint8Array, ipc: boolean, max: number): [start: number, end: number, commitTo: number][] {
+  const out: [number, number, number][] = [];
   if (!ipc) {
-    for (let a = 0; a < bytes.byteLength; a += max) out.push([a, Math.min(bytes.byteLength, a + max)]);
+    for (let a = 0; a < bytes.byteLength; a += max) {
+      const b = Math.min(bytes.byteLength, a + max);
+      out.push([a, b, b]);
+    }
     return out;
   }
   const bounds: number[] = [];
@@ -366,20 +413,21 @@ function pieces(bytes: Uint8Array, ipc: boolean, max: number): [number, number][
     bounds.push(next);
     o = next;
   }
-  if (bounds.at(-1) !== bytes.byteLength) bounds.push(bytes.byteLength);
+  bounds.push(bytes.byteLength);
+  const reached = (b: number) => bounds.filter((x) => x <= b).at(-1) ?? 0;
   let start = 0;
   let prev = 0;
   for (const b of bounds) {
     if (b - start > max && prev > start) {
-      out.push([start, prev]);
+      out.push([start, prev, prev]);
       start = prev;
     }
     while (b - start > max) {
-      out.push([start, start + max]);
+      out.push([start, start + max, reached(start + max)]);
       start += max;
     }
     prev = b;
   }
-  if (start < bytes.byteLength) out.push([start, bytes.byteLength]);
+  if (start < bytes.byteLength) out.push([start, bytes.byteLength, bytes.byteLength]);
   return out;
 }

@@ -17,7 +17,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { DaqError, redactSecrets, type NatsCredentials } from '@daq/core';
-import { H_FILE, H_FLUSHED, H_OFFSET, H_VERSION, type OutMessage } from './protocol.js';
+import { H_FILE, H_FLUSHED, H_OFFSET, H_RUN, H_VERSION, type OutMessage } from './protocol.js';
 import type { CollectTransport, InMessage, PublishAck, PublishTransport } from './transport.js';
 
 export interface NatsOptions {
@@ -153,11 +153,13 @@ export class NatsPublisher implements PublishTransport {
   }
 
   async connect(): Promise<void> {
+    await this.close(); // a connection the client gave up on
     const nc = await openJetStream(this.o, (jsm) => ensureStream(jsm, this.o));
     this.nc = nc;
     this.js = jetstream(nc, { timeout: 5000 });
     void (async () => {
       for await (const s of nc.status()) {
+        if (this.nc !== nc) break; // a connection closed on purpose: its last events are not news
         const detail =
           'error' in s && s.error
             ? redactSecrets(String((s.error as Error).message ?? s.error), this.o.credentials)
@@ -175,6 +177,7 @@ export class NatsPublisher implements PublishTransport {
     h.set(H_FILE, m.file);
     h.set(m.kind === 'json' ? H_VERSION : H_OFFSET, String(m.position));
     h.set(H_FLUSHED, String(Math.round(m.flushedAt)));
+    h.set(H_RUN, m.runUid);
     try {
       const ack = await this.js.publish(m.subject, m.payload, { msgID: m.msgId, headers: h, timeout: timeoutMs });
       return { seq: ack.seq, duplicate: ack.duplicate };

@@ -12,7 +12,8 @@
 //            Daq-Offset   doc/arrow/file: the byte offset of the payload in the file
 //            Daq-Version  json: a number that grows with every new content
 //            Daq-Flushed  when the bytes were on disk (ms since the epoch): the lag's start
-//            Nats-Msg-Id  <prefix>.<run>/<file>@<offset> or #<version>: JetStream deduplicates
+//            Daq-Run      the run's random uid (two runs with one directory name stay apart)
+//            Nats-Msg-Id  <prefix>.<run>~<uid>/<file>@<kind>:<offset>+<length> or #<version>
 
 export const KINDS = ['doc', 'arrow', 'file', 'json'] as const;
 export type Kind = (typeof KINDS)[number];
@@ -21,6 +22,7 @@ export const H_FILE = 'Daq-File';
 export const H_OFFSET = 'Daq-Offset';
 export const H_VERSION = 'Daq-Version';
 export const H_FLUSHED = 'Daq-Flushed';
+export const H_RUN = 'Daq-Run';
 
 /** One message for the stream. */
 export interface OutMessage {
@@ -31,6 +33,8 @@ export interface OutMessage {
   position: number;
   payload: Uint8Array;
   msgId: string;
+  /** The run's random uid (PublishState.uid). */
+  runUid: string;
   /** When its bytes were flushed to disk (file mtime, ms since the epoch). */
   flushedAt: number;
 }
@@ -65,6 +69,19 @@ export function subjectOf(prefix: string, run: string, kind: Kind): string {
   return `${prefix}.${run}.${kind}`;
 }
 
-export function msgIdOf(prefix: string, run: string, kind: Kind, file: string, position: number): string {
-  return `${prefix}.${run}/${file}${kind === 'json' ? '#' : '@'}${position}`;
+/**
+ * The message id JetStream deduplicates on: the run (with its random uid), the file, and the
+ * exact bytes (start and length; a JSON file's version). A retry of the same bytes is a
+ * duplicate; a piece that covers other bytes never is.
+ */
+export function msgIdOf(
+  prefix: string,
+  run: string,
+  uid: string,
+  kind: Kind,
+  file: string,
+  position: number,
+  length: number,
+): string {
+  return `${prefix}.${run}~${uid}/${file}${kind === 'json' ? `#${position}` : `@${kind}:${position}+${length}`}`;
 }

@@ -57,8 +57,6 @@ export interface PublisherOptions {
   ackTimeoutMs?: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 interface Followed {
   follower: RunFollower;
   final: boolean;
@@ -93,6 +91,12 @@ export class Publisher {
         this.counts.disconnects++;
         this.connectedState(false);
       } else if (e.type === 'reconnect') this.connectedState(true);
+      else if (e.type === 'close' && !this.closed) {
+        // The client gave up (e.g. credentials refused on reconnect): connect again from scratch.
+        this.connectedState(false);
+        this.connected = false;
+        this.wake?.();
+      }
     });
   }
 
@@ -167,7 +171,15 @@ export class Publisher {
       this.live.retryAt = 0;
       this.live.follower.state.complete = false;
       this.wake?.();
-      await Promise.race([new Promise<void>((r) => this.finishWaiters.push(r)), sleep(timeoutMs)]);
+      let waiter!: () => void;
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((r) => {
+        waiter = r;
+        this.finishWaiters.push(r);
+        timer = setTimeout(r, timeoutMs);
+      });
+      clearTimeout(timer);
+      this.finishWaiters = this.finishWaiters.filter((w) => w !== waiter);
       await this.live.follower.save();
     }
     return this.status();
@@ -241,6 +253,7 @@ export class Publisher {
   }
 
   private idle(ms: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
     return new Promise((r) => {
       const t = setTimeout(done, ms);
       function done() {
@@ -266,7 +279,12 @@ export class Publisher {
     for (const n of names) {
       const dir = resolve(join(dataDir, n));
       if (dir === live || this.catchUp.has(dir) || this.settled.has(dir)) continue;
-      const s = RunFollower.load(dir);
+      const s = RunFollower.load(dir, true);
+      if (s === 'unreadable') {
+        // Damaged (by hand, or a full disk): published again from the start; duplicates are harmless.
+        this.catchUp.set(dir, this.followed(dir, true));
+        continue;
+      }
       if (s?.complete) this.settled.add(dir); // published: not read again
       if (!s || s.complete || s.prefix !== this.o.settings.prefix || s.stream !== this.o.settings.stream) continue;
       if (s.pid !== process.pid && alive(s.pid)) continue;
@@ -290,20 +308,27 @@ export class Publisher {
       return false;
     }
     const window = Math.max(1, this.o.settings.maxPending);
+    // A file whose message fails is parked for this pass (nothing after the failure is
+    // recorded for it); the other files go on, so one refused message does not hold up the run.
+    const parked = new Set<string>();
+    let firstError: unknown;
     try {
       for (let i = 0; i < msgs.length && !this.closed; i += window) {
-        const part = msgs.slice(i, i + window);
+        const part = msgs.slice(i, i + window).filter((m) => !parked.has(m.file));
         const results = await Promise.allSettled(part.map((m) => this.o.transport.publish(m, this.o.ackTimeoutMs ?? 5000)));
         for (let k = 0; k < part.length; k++) {
           const r = results[k]!;
+          const m = part[k]!;
           if (r.status === 'rejected') {
-            this.counts.failed += results.slice(k).filter((x) => x.status === 'rejected').length;
-            throw r.reason;
-          }
-          this.acked(part[k]!, f, r.value.duplicate);
+            this.counts.failed++;
+            if (!parked.has(m.file)) firstError ??= r.reason;
+            parked.add(m.file);
+          } else if (!parked.has(m.file)) this.acked(m, f, r.value.duplicate);
         }
-        this.error = undefined;
-        if (this.state !== 'connected') this.state = 'connected';
+        if (parked.size === 0) {
+          this.error = undefined;
+          if (this.state !== 'connected') this.state = 'connected';
+        }
       }
     } finally {
       if (Date.now() - this.lastSave > 1000 || f.final) {
@@ -311,6 +336,7 @@ export class Publisher {
         await f.follower.save();
       }
     }
+    if (firstError !== undefined) throw firstError;
     return true;
   }
 

@@ -257,3 +257,57 @@ t.test('the collector refuses what is not a run file, and keeps going', async (t
   t.match(lines.join('\n'), /header Daq-File undefined is not a relative path/);
   t.match(c.line(), /3 messages \(1 redelivered, 0 stale, 3 rejected\)/);
 });
+
+t.test('message ids name the exact bytes; an acknowledged piece never ends inside a message', async (t) => {
+  const dir = join(tmp, 'run-ids');
+  await mkdir(dir);
+  const stream = arrowStream(3, 400);
+  const cut = wholeIpcPrefix(stream.subarray(0, Math.floor(stream.byteLength * 0.6)));
+  await writeFile(join(dir, 'scalars.arrows'), stream.subarray(0, cut));
+  const f = new RunFollower(dir, 'daq.lab.h', 'DAQ');
+  const first = await f.scan(false, 1 << 20);
+  await writeFile(join(dir, 'scalars.arrows'), stream);
+  const again = await f.scan(false, 1 << 20); // nothing acknowledged yet: the same start, more bytes
+  t.equal(first[0]!.position, again[0]!.position);
+  t.not(first[0]!.msgId, again[0]!.msgId, 'a piece with more bytes is not a duplicate of the shorter one');
+  t.match(first[0]!.msgId, new RegExp(`^daq\\.lab\\.h\\.run-ids~${f.state.uid}/scalars\\.arrows@arrow:0\\+${cut}$`));
+
+  // Pieces smaller than a message: only the piece that ends the message moves the offset.
+  const small = await f.scan(false, 1000);
+  // Every message boundary of the stream: the lengths at which its prefix is whole messages.
+  const batchEnds = new Set<number>();
+  for (let k = 1; k <= stream.byteLength; k++) if (wholeIpcPrefix(stream.subarray(0, k)) === k) batchEnds.add(k);
+  t.ok(batchEnds.size >= 4, `${batchEnds.size} boundaries (schema, batches, end)`);
+  t.ok(small.length > batchEnds.size, `${small.length} pieces: messages cut`);
+  for (const m of small) {
+    const before = f.state.files['scalars.arrows'] ?? 0;
+    m.commit(f.state);
+    const after = f.state.files['scalars.arrows'] ?? 0;
+    if (after !== before) t.ok(batchEnds.has(after), `offset moved to a message boundary (${after})`);
+  }
+  t.equal(f.state.files['scalars.arrows'], stream.byteLength);
+});
+
+t.test('the collector keeps two runs of one name apart, and refuses what cannot be written', async (t) => {
+  const out = join(tmp, 'out-uids');
+  const msg = (uid: string, file: string, body: string, seq: number): InMessage => ({
+    subject: 'daq.lab.h.run1.file',
+    headers: new Map([
+      [H_FILE, file],
+      [H_OFFSET, '0'],
+      ['Daq-Run', uid],
+    ]),
+    payload: Buffer.from(body),
+    seq,
+    redelivered: 0,
+    ack: () => undefined,
+    term: () => undefined,
+  });
+  const counts = await collect(
+    [[msg('aaaaaa', 'x.txt', 'first', 1), msg('bbbbbb', 'x.txt', 'second', 2), msg('aaaaaa', 'x.txt/y', 'no', 3)]],
+    out,
+  );
+  t.equal(await readFile(join(out, 'lab/h/run1/x.txt'), 'utf8'), 'first');
+  t.equal(await readFile(join(out, 'lab/h/run1-bbbbbb/x.txt'), 'utf8'), 'second', 'the other run of that name beside it');
+  t.equal(counts.rejected, 1, 'a file where a directory should be: refused, and the collector goes on');
+});

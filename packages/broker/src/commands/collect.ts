@@ -22,8 +22,11 @@ export interface CollectOptions {
 }
 
 export async function collectCommand(o: CollectOptions, io: CliIo): Promise<number> {
-  if (o.servers.length === 0 || !o.servers.every((s) => /^(nats|tls):\/\/[^\s/]+$/.test(s)))
-    throw new DaqError('DAQ_INVALID_ARGUMENT', `--server takes nats://HOST:PORT (got ${o.servers.join(', ') || 'nothing'})`);
+  if (o.servers.length === 0 || !o.servers.every((s) => /^(nats|tls):\/\/[^\s/@]+$/.test(s)))
+    throw new DaqError(
+      'DAQ_INVALID_ARGUMENT',
+      `--server takes nats://HOST:PORT, without credentials (they come from DAQ_NATS_*); got ${o.servers.map((s) => s.replace(/\/\/[^@/]*@/, '//…@')).join(', ') || 'nothing'}`,
+    );
   const { NatsCollector, Collector } = await import('@daq/publish');
   const durable = o.durable ?? `daq-collect-${subjectToken(hostname())}`;
   const transport = new NatsCollector({

@@ -195,8 +195,9 @@ const publishSection: JsonSchema = {
     servers: {
       type: 'array',
       minItems: 1,
-      items: { type: 'string', pattern: '^(nats|tls)://[^\\s/]+$' },
-      description: 'NATS servers, e.g. ["nats://daq-hub.lab:4222"]; the client fails over between them.',
+      items: { type: 'string', pattern: '^(nats|tls)://[^\\s/@]+$' },
+      description:
+        'NATS servers, e.g. ["nats://daq-hub.lab:4222"]; the client fails over between them. No credentials in the URL: use token, user/password or nkey_seed (or DAQ_NATS_*).',
     },
     stream: {
       type: 'string',
