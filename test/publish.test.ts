@@ -5,7 +5,7 @@
 // errors are in publish-errors.test.ts, the cluster in publish-cluster.test.ts.
 
 import t from 'tap';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -151,28 +151,60 @@ t.test('the collector is killed and restarted: it resumes without duplicates', a
   const ns = await server('collector');
   const acq = await acquire(
     'collector-run',
-    publishConfig({ dataDir: join(tmp, 'data-coll'), servers: [ns.url], host: 'hostK', pollHz: 200 }),
+    publishConfig({ dataDir: join(tmp, 'data-coll'), servers: [ns.url], host: 'hostK', pollHz: 400, camera: true }),
   );
-  await until(() => acq.progress().stored > 1500, 30_000, 'rows');
+  // Some seconds of flushes (a piece of scalars.arrows and of frame_stats.arrows each): enough
+  // messages that a collector taking one at a time is still at work when it is killed.
+  await until(() => acq.progress().stored > 3000, 30_000, 'rows');
   await acq.stop('completed');
   const total = (await collect(ns.url, join(tmp, 'collected-whole'), 'whole')).received;
-  t.ok(total > 8, `${total} messages in the stream`);
+  t.ok(total > 30, `${total} messages in the stream`);
 
   const out = join(tmp, 'collected-killed');
   // One message per fetch, so the collector is still at work when it is killed.
   const c1 = daq(['collect', '--server', ns.url, '--out', out, '--durable', 'killed', '--batch', '1']);
+  // Killed once the server has its acknowledgement of a few messages (the consumer's ack floor).
+  const nc = await connect({ servers: ns.url });
+  const jsm = await jetstreamManager(nc);
+  let acked = 0;
   await until(
-    async () => ((await readJson(join(out, 'pubtest/hostK/collector-run/.collect.json')))?.versions ? true : false),
+    async () => {
+      acked = await jsm.consumers
+        .info('DAQ', 'killed')
+        .then((i) => i.ack_floor.consumer_seq)
+        .catch(() => 0);
+      return acked >= 3;
+    },
     30_000,
-    'the collector writes',
+    'the collector acknowledges',
   );
+  await nc.close();
   c1.child.kill('SIGKILL');
-  t.equal(await c1.exited, null, 'killed');
+  t.equal(await c1.exited, null, `killed after ${acked} acknowledged`);
+  t.ok(acked < total, 'while it still had messages to go');
   const c2 = daq(['collect', '--server', ns.url, '--out', out, '--durable', 'killed', '--idle-exit', '1.5']);
   t.equal(await c2.exited, 0, c2.stderr());
   const resumed = Number(/daq collect: (\d+) messages/.exec(c2.stderr().trim().split('\n').at(-1)!)?.[1]);
-  t.ok(resumed < total, `the restarted collector received ${resumed} of ${total} messages: it resumed`);
+  t.ok(
+    resumed <= total - acked,
+    `the restarted collector received ${resumed} of ${total} messages (${acked} were acknowledged before): it resumed`,
+  );
   await assertSameRun(t, acq.dir, join(out, 'pubtest/hostK/collector-run'), 'after the collector was killed');
+  // The camera's frames stayed on the host: their metadata came, and where they are.
+  const copy = join(out, 'pubtest/hostK/collector-run');
+  t.ok(existsSync(join(copy, 'frames/cam/frame_stats.arrows')), 'per-frame statistics collected');
+  const remote = await readJson(join(copy, 'remote-files.json'));
+  const frameFiles = Object.values(acq.record.streams.frames ?? {}).flatMap((c) => c.files);
+  t.ok(frameFiles.length > 0, 'the run has frame files');
+  t.same(
+    remote.files.map((f: { file: string }) => join(acq.dir, f.file)).sort(),
+    frameFiles.map((f) => (f.startsWith('/') ? f : join(acq.dir, f))).sort(),
+    'remote-files.json lists every frame file by its place in the run',
+  );
+  for (const f of remote.files as { file: string; bytes: number }[]) {
+    t.equal(f.bytes, (await stat(join(acq.dir, f.file))).size, `${f.file}: its size`);
+    t.notOk(existsSync(join(copy, f.file)), `${f.file}: not copied`);
+  }
   await ns.stop();
 });
 

@@ -25,6 +25,8 @@ export function publishConfig(o: {
   extra?: string;
   drainMs?: number;
   pollHz?: number;
+  /** Add a small simulated camera (frames stay local; their metadata is published). */
+  camera?: boolean;
 }): string {
   return `
 [application]
@@ -56,7 +58,18 @@ id = "pm"
 type = "Newport1830C"
 serial_port = "/dev/ttyUSB1"
 poll_hz = 10
-`;
+${
+  o.camera
+    ? `[[v4.instruments]]
+id = "cam"
+type = "PVCAMInstrument"
+camera_name = "pvcam0"
+exposure_ms = 50
+roi = { x = 0, y = 0, width = 64, height = 64 }
+bit_depth = 16
+`
+    : ''
+}`;
 }
 
 export const COUNT_PLAN = `plan = "count"
