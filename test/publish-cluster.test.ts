@@ -63,7 +63,16 @@ t.test('R3 stream on three nodes: one node killed mid-run, nothing lost', async 
     durable: 'cluster',
     filter: 'daq.>',
   });
-  await transport.connect();
+  // Right after a node is lost the cluster may still be electing leaders: connect as daq collect does, until it works.
+  await until(
+    () =>
+      transport.connect().then(
+        () => true,
+        () => false,
+      ),
+    60_000,
+    'the collector connects to the surviving nodes',
+  );
   const out = join(tmp, 'collected');
   const counts = await new Collector({ transport, out, idleExitMs: 1500 }).run(new AbortController().signal);
   await transport.close();

@@ -292,6 +292,11 @@ export class RunFollower {
         continue;
       }
       const done = this.state.files[rel] ?? 0;
+      if (st.size === 0 && final && !(rel in this.state.files)) {
+        // An empty file is part of the run as written too: one empty piece creates it.
+        out.push(this.msg('file', rel, 0, new Uint8Array(0), at, (s) => (s.files[rel] ??= 0)));
+        continue;
+      }
       if (st.size <= done) continue;
       if (mode === 'ipc' && done === 0) {
         const head = await readRange(path, 0, Math.min(6, st.size));

@@ -110,6 +110,7 @@ t.test('a run directory: what is published while it runs, what at its end, and t
   await writeFile(join(dir, 'events-primary.arrows'), events);
   await writeFile(join(dir, 'frames', 'cam', 'frames-000001.arrows'), Buffer.alloc(4096, 7));
   await writeFile(join(dir, '.run.json.tmp'), 'hidden');
+  await writeFile(join(dir, 'empty.arrows'), ''); // e.g. a camera's statistics with no frame yet
 
   const f = new RunFollower(dir, 'daq.lab.hostX', 'DAQ');
   t.equal(f.run, 'run-1');
@@ -139,7 +140,7 @@ t.test('a run directory: what is published while it runs, what at its end, and t
   const files = new Set(end.map((m) => m.file));
   t.same(
     [...files].sort(),
-    ['documents.jsonl', 'events-primary.arrows', 'plan.json', REMOTE_FILES, 'run.json', 'scalars.arrows'].sort(),
+    ['documents.jsonl', 'empty.arrows', 'events-primary.arrows', 'plan.json', REMOTE_FILES, 'run.json', 'scalars.arrows'].sort(),
   );
   t.ok(
     end.filter((m) => m.file === 'scalars.arrows').every((m) => m.payload.byteLength <= 1024),
@@ -160,6 +161,7 @@ t.test('a run directory: what is published while it runs, what at its end, and t
   t.equal(counts.rejected, 0);
   t.ok(counts.stale > 0, `older JSON versions ignored (${counts.stale})`);
   const copy = join(out, 'lab', 'hostX', 'run-1');
+  t.equal((await readFile(join(out, 'lab', 'hostX', 'run-1', 'empty.arrows'))).byteLength, 0, 'an empty file is there, empty');
   for (const file of [
     'scalars.arrows',
     'documents.jsonl',
